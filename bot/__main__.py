@@ -1,0 +1,222 @@
+"""The `hoadep` command (also `python -m bot`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sqlite3
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("hoadep")
+
+
+class RedactSecrets(logging.Filter):
+    """Replace secrets in every log record: URLs to the Bot API carry the token."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = message
+        for secret in self.secrets:
+            redacted = redacted.replace(secret, "[REDACTED]")
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def setup_logging(settings: Settings | None, level: str = "INFO") -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if settings is not None:
+        secrets = [settings.telegram.token.get_secret_value()]
+        if settings.telegram.webhook_secret is not None:
+            secrets.append(settings.telegram.webhook_secret.get_secret_value())
+        handler.addFilter(RedactSecrets(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+async def _migrate(settings: Settings) -> None:
+    from storage import migrate
+    from storage.db import Database
+
+    db = Database(settings.database.url)
+    try:
+        before = await migrate.current_revisions(db)
+        await migrate.upgrade(db)
+        after = await migrate.current_revisions(db)
+        if before != after:
+            log.info("database migrated: %s -> %s", sorted(before) or "empty", sorted(after))
+    finally:
+        await db.dispose()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings()
+    setup_logging(settings, args.log_level)
+    try:
+        asyncio.run(_migrate(settings))
+    except Exception as exc:
+        log.error("cannot open the database %s: %s", _safe_url(settings.database.url), exc)
+        return 3
+    from telegram import Update
+
+    from bot.app import build_application
+
+    application = build_application(settings)
+    tg = settings.telegram
+    log.info("Hoa Đẹp starting (%s mode, database %s)", tg.mode, _safe_url(settings.database.url))
+    if tg.mode == "webhook":
+        if not tg.webhook_url:
+            print(
+                "telegram.webhook_url is required in webhook mode "
+                "(set it in config.toml or as HOADEP_TELEGRAM__WEBHOOK_URL)",
+                file=sys.stderr,
+            )
+            return 2
+        application.run_webhook(
+            listen=tg.webhook_listen,
+            port=tg.webhook_port,
+            url_path="telegram",
+            webhook_url=tg.webhook_url,
+            secret_token=tg.webhook_secret.get_secret_value() if tg.webhook_secret else None,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        application.run_polling(allowed_updates=Update.ALL_TYPES, timeout=tg.poll_timeout)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings()
+    setup_logging(settings, args.log_level)
+    asyncio.run(_migrate(settings))
+    print("The database is up to date.")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    settings = _settings()
+    setup_logging(settings, args.log_level)
+    kind, path = ("members", args.what) if args.file is None else (args.what, args.file)
+    handler = IMPORTERS.get(kind)
+    if handler is None:
+        print(f"Unknown import kind {kind!r}: use one of {', '.join(IMPORTERS)}.", file=sys.stderr)
+        return 2
+    file = Path(path)
+    if not file.is_file():
+        print(f"No such file: {file}", file=sys.stderr)
+        return 2
+    asyncio.run(_migrate(settings))
+    return asyncio.run(handler(settings, file.read_bytes()))
+
+
+async def _import_members(settings: Settings, data: bytes) -> int:
+    from bot.services.directory import ImportError_
+    from bot.services.registry import build_services
+    from bot.texts import translator
+    from storage.db import Database
+
+    db = Database(settings.database.url)
+    t = translator(settings.organisation.default_language)
+    try:
+        services = build_services(settings, db)
+        try:
+            count = await services.directory.import_members_csv(data)
+        except ImportError_ as exc:
+            print(t.raw(exc.message), file=sys.stderr)
+            for line, message, params in exc.problems:
+                where = t.raw("line {line}").format(line=line) if line else ""
+                print(
+                    f"  {where}: {t.raw(message).format(**params)}".replace("  : ", "  "),
+                    file=sys.stderr,
+                )
+            return 1
+        print(t.raw("{count} members imported.").format(count=count))
+        return 0
+    finally:
+        await db.dispose()
+
+
+IMPORTERS = {"members": _import_members}
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    settings = _settings()
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database.url)
+    if url.get_backend_name() != "sqlite":
+        print(
+            "`hoadep backup` copies SQLite databases. For PostgreSQL use pg_dump (see the README).",
+            file=sys.stderr,
+        )
+        return 2
+    source = url.database or ""
+    if not source or not Path(source).is_file():
+        print(f"No SQLite database at {source!r}.", file=sys.stderr)
+        return 2
+    target = Path(args.file)
+    if target.exists() and not args.force:
+        print(f"{target} exists already (use --force to replace it).", file=sys.stderr)
+        return 2
+    partial = target.with_name(target.name + ".partial")
+    # the online backup API copies a consistent snapshot while the bot keeps writing
+    with sqlite3.connect(source) as src, sqlite3.connect(partial) as dst:
+        src.backup(dst)
+    os.replace(partial, target)
+    print(f"Backup written to {target}.")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hoadep", description="Hoa Đẹp — emulation movement bot")
+    p.add_argument("--log-level", default=os.environ.get("HOADEP_LOG_LEVEL", "INFO"))
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="migrate the database and run the bot").set_defaults(func=cmd_run)
+    sub.add_parser("migrate", help="upgrade the database schema").set_defaults(func=cmd_migrate)
+    imp = sub.add_parser("import", help="import members (CSV) or other data")
+    imp.add_argument("what", help="members.csv, or a kind (members, catalogue) followed by a file")
+    imp.add_argument("file", nargs="?")
+    imp.set_defaults(func=cmd_import)
+    backup = sub.add_parser("backup", help="write a consistent copy of the SQLite database")
+    backup.add_argument("file")
+    backup.add_argument("--force", action="store_true")
+    backup.set_defaults(func=cmd_backup)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

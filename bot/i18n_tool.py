@@ -1,0 +1,102 @@
+"""Message catalogs: `python -m bot.i18n_tool check` lists messages that lack a translation;
+`python -m bot.i18n_tool add FEATURE` appends them to locales/<lang>/FEATURE.po (English filled
+with the source text, Vietnamese left empty for a translator)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po, write_po
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ("bot", "handlers")
+KEYWORDS = {"t": None, "N_": None, "raw": None}
+LANGUAGES = ("vi", "en")
+
+
+def extract() -> dict[str, list[str]]:
+    """Every message id in the code, with where it is used."""
+    found: dict[str, list[str]] = {}
+    for source in SOURCES:
+        for filename, lineno, message, _comments, _context in extract_from_dir(
+            str(ROOT / source),
+            method_map=[("**.py", "python")],
+            keywords=KEYWORDS,
+            comment_tags=(),
+            strip_comment_tags=True,
+        ):
+            if isinstance(message, str) and message:
+                found.setdefault(message, []).append(f"{source}/{filename}:{lineno}")
+    return found
+
+
+def translations(language: str) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for path in sorted((ROOT / "locales" / language).glob("*.po")):
+        with path.open("rb") as handle:
+            for message in read_po(handle):
+                usable = isinstance(message.id, str) and message.id and message.string
+                if usable and "fuzzy" not in message.flags:
+                    merged[str(message.id)] = str(message.string)
+    return merged
+
+
+def missing() -> dict[str, list[str]]:
+    messages = extract()
+    return {lang: sorted(set(messages) - set(translations(lang))) for lang in LANGUAGES}
+
+
+def placeholder_mismatches() -> list[str]:
+    """Translations whose {placeholders} differ from the source's."""
+    import string
+
+    def names(text: str) -> set[str]:
+        return {f for _, f, _, _ in string.Formatter().parse(text) if f}
+
+    problems = []
+    for lang in LANGUAGES:
+        for msgid, msgstr in translations(lang).items():
+            if names(msgid) != names(msgstr):
+                problems.append(f"{lang}: {msgid!r} -> {msgstr!r}")
+    return problems
+
+
+def add(feature: str) -> None:
+    messages = extract()
+    for lang in LANGUAGES:
+        known = translations(lang)
+        path = ROOT / "locales" / lang / f"{feature}.po"
+        if path.exists():
+            with path.open("rb") as handle:
+                catalog = read_po(handle)
+        else:
+            catalog = Catalog(locale=lang, project="Hoa Đẹp")
+        present = {m.id for m in catalog}
+        for msgid in sorted(messages):
+            if msgid in known or msgid in present:
+                continue
+            catalog.add(msgid, msgid if lang == "en" else "", locations=[])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as handle:
+            write_po(handle, catalog, width=100, omit_header=False, no_location=True)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) >= 2 and argv[0] == "add":
+        add(argv[1])
+        return 0
+    gaps = missing()
+    bad = placeholder_mismatches()
+    for lang, ids in gaps.items():
+        for msgid in ids:
+            print(f"missing {lang}: {msgid!r}")
+    for line in bad:
+        print(f"placeholders differ: {line}")
+    return 1 if any(gaps.values()) or bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Every business rule of Hoa Đẹp. Knows nothing of Telegram."""

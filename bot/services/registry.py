@@ -1,0 +1,41 @@
+"""All services, built once per application and shared by every update."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.config import Settings
+from bot.services.clock import Clock
+from bot.services.directory import DirectoryService
+from bot.services.flows import FlowService
+from bot.services.groups import GroupService
+from storage.db import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    clock: Clock
+    directory: DirectoryService
+    flows: FlowService
+    groups: GroupService
+
+
+def build_services(settings: Settings, db: Database, clock: Clock | None = None) -> Services:
+    clock = clock or Clock()
+    return Services(
+        settings=settings,
+        db=db,
+        clock=clock,
+        directory=DirectoryService(
+            db,
+            clock,
+            admin_ids=settings.access.admin_ids,
+            invite_ttl=timedelta(hours=settings.access.invite_ttl_hours),
+            default_language=settings.organisation.default_language,
+        ),
+        flows=FlowService(db, clock),
+        groups=GroupService(db, clock),
+    )

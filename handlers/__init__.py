@@ -1,0 +1,19 @@
+"""Telegram adapters: parse an update, call one service, render the reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram.ext import Application
+
+
+def install(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Registration order is behaviour: gatekeeping first, then features, then fallbacks."""
+    from handlers import admin, errors, flows, gate, start
+
+    gate.install(application)
+    for feature in (start, admin):
+        for handler in feature.handlers():
+            application.add_handler(handler)
+    flows.install(application)
+    application.add_error_handler(errors.on_error)

@@ -1,0 +1,1 @@
+"""Persistence: models, engine and sessions, migrations. Knows nothing of Telegram."""

@@ -1,0 +1,70 @@
+"""Alembic driven from code, on the application's own async engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from storage.db import Database
+
+_HERE = Path(__file__).resolve().parent
+
+
+def alembic_config() -> Config:
+    cfg = Config(str(_HERE / "alembic.ini"))
+    cfg.set_main_option("script_location", str(_HERE / "migrations"))
+    return cfg
+
+
+def head_revisions() -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def _current(connection: Connection) -> set[str]:
+    return set(MigrationContext.configure(connection).get_current_heads())
+
+
+async def current_revisions(db: Database) -> set[str]:
+    async with db.engine.connect() as conn:
+        return await conn.run_sync(_current)
+
+
+async def is_up_to_date(db: Database) -> bool:
+    return await current_revisions(db) == head_revisions()
+
+
+async def upgrade(db: Database, target: str = "heads") -> None:
+    def run(connection: Connection) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, target)
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(run)
+
+
+async def downgrade(db: Database, target: str = "base") -> None:
+    def run(connection: Connection) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, target)
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(run)
+
+
+async def autogenerate(db: Database, message: str) -> None:
+    """Developer helper: write a new revision from the models' difference to the database."""
+
+    def run(connection: Connection) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        command.revision(cfg, message=message, autogenerate=True)
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(run)
