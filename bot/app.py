@@ -17,6 +17,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes, Defaults
 from telegram.request import BaseRequest
 
+from bot import outbox
 from bot.commands import for_role
 from bot.config import Settings
 from bot.context import BotContext
@@ -76,6 +77,7 @@ def build_application(
     application.bot_data["services"] = services
     application.bot_data["check_schema"] = check_schema
     install(application)
+    outbox.install(application)
     return application
 
 
@@ -127,7 +129,10 @@ async def set_default_menus(application: HoaApplication) -> None:
 
 
 async def set_menu_for(
-    application: Application[Any, Any, Any, Any, Any, Any], user_id: int, role: Role | None, language: str | None
+    application: Application[Any, Any, Any, Any, Any, Any],
+    user_id: int,
+    role: Role | None,
+    language: str | None,
 ) -> None:
     """A member's own menu, in their language, for their role (cosmetic: the server decides)."""
     language = language or services_of(application).settings.organisation.default_language

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from collections import deque
 from typing import Any
 
 from telegram import Update
 from telegram.constants import ChatType
+from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
 from bot.context import BotContext
 from handlers.common import is_private
+
+log = logging.getLogger("hoadep.gate")
 
 # what a stranger may do in a private chat: join, read help, pick a language
 PUBLIC_COMMANDS = {"start", "help", "language", "cancel"}
@@ -59,6 +64,35 @@ def command_of(update: Update) -> str | None:
 
 
 async def gate(update: Update, context: BotContext) -> None:
+    """Fails closed: whatever goes wrong here, the update goes no further."""
+    try:
+        await _gate(update, context)
+    except ApplicationHandlerStop:
+        raise
+    except Exception:
+        log.exception("gatekeeping failed on update %s; the update is dropped", update.update_id)
+        with contextlib.suppress(Exception):
+            await _tell(
+                update,
+                context,
+                context.t("Sorry, something went wrong. Please try again in a moment."),
+            )
+        raise ApplicationHandlerStop from None
+
+
+async def _tell(update: Update, context: BotContext, text: str) -> None:
+    """A refusal: a toast for a button, a message in a private chat; failures are swallowed."""
+    chat = update.effective_chat
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(text[:200], show_alert=True)
+        elif chat is not None and chat.type == ChatType.PRIVATE:
+            await context.bot.send_message(chat.id, text)
+    except TelegramError as exc:
+        log.info("could not send a refusal: %s", exc)
+
+
+async def _gate(update: Update, context: BotContext) -> None:
     services = context.services
     user = update.effective_user
     chat = update.effective_chat
@@ -73,11 +107,11 @@ async def gate(update: Update, context: BotContext) -> None:
     verdict = throttle.check(user.id)
     if verdict != "ok":
         if verdict == "warn":
-            text = context.t("You are sending messages too fast. Please wait a few seconds.")
-            if update.callback_query is not None:
-                await update.callback_query.answer(text, show_alert=True)
-            elif chat is not None and chat.type == ChatType.PRIVATE:
-                await context.bot.send_message(chat.id, text)
+            await _tell(
+                update,
+                context,
+                context.t("You are sending messages too fast. Please wait a few seconds."),
+            )
         raise ApplicationHandlerStop
     viewer = await services.directory.identify(user.id)
     if not viewer.is_member and services.directory.is_bootstrap_admin(user.id):
@@ -120,10 +154,7 @@ async def gate(update: Update, context: BotContext) -> None:
         "an administrator for access, or open the invitation link you were given.",
         office=services.settings.organisation.name,
     )
-    if query is not None:
-        await query.answer(text[:200], show_alert=True)
-    elif chat is not None:
-        await context.bot.send_message(chat.id, text)
+    await _tell(update, context, text)
     raise ApplicationHandlerStop
 
 

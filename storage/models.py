@@ -135,6 +135,12 @@ class RunStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # gave up: the chat is gone or the message can never be sent
+
+
 # --- directory ---------------------------------------------------------------------------------
 
 
@@ -570,3 +576,29 @@ class AnnouncementRun(Base):
         UniqueConstraint("announcement_id", "slot_at", "group_chat_id", name="uq_announcement_run"),
         Index("ix_announcement_runs_status_next", "status", "next_attempt_at"),
     )
+
+
+class OutboxMessage(Base):
+    """A message to a person, written in the same transaction as the change it reports and
+    sent afterwards with retries: a Telegram error or a restart loses nothing."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    # message id (English source text) and its parameters; translated when sent
+    message: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    language: Mapped[str | None] = mapped_column(String(8))
+    # [[{"text": msgid, "data": callback} | {"text": msgid, "url": url}, …], …]
+    buttons: Mapped[list[Any] | None] = mapped_column(JSON)
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+    message_id: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)

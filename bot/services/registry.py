@@ -10,6 +10,7 @@ from bot.services.clock import Clock
 from bot.services.directory import DirectoryService
 from bot.services.flows import FlowService
 from bot.services.groups import GroupService
+from bot.services.outbox import OutboxService
 from storage.db import Database
 
 
@@ -21,6 +22,7 @@ class Services:
     directory: DirectoryService
     flows: FlowService
     groups: GroupService
+    outbox: OutboxService
 
 
 def build_services(settings: Settings, db: Database, clock: Clock | None = None) -> Services:
@@ -38,4 +40,5 @@ def build_services(settings: Settings, db: Database, clock: Clock | None = None)
         ),
         flows=FlowService(db, clock),
         groups=GroupService(db, clock),
+        outbox=OutboxService(db, clock),
     )
