@@ -18,6 +18,8 @@ from bot.services.clock import FixedClock
 from storage import migrate
 from storage.db import Database
 
+pytest_plugins = ["tests.harness"]
+
 PG_ADMIN_URL = os.environ.get("HOADEP_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TOKEN = "123456789:TEST-token-for-hoadep-tests-only-xx"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.harness import ADMIN_ID, BotHarness, harness  # noqa: F401  (fixture)
+from tests.harness import ADMIN_ID, BotHarness
 
 STRANGER = 2001
 
@@ -172,7 +172,7 @@ async def test_forged_and_malformed_buttons_change_nothing(harness: BotHarness) 
     admin = await h.services.directory.identify(ADMIN_ID)
     await h.services.directory.add_member(admin, "Cán Bộ", units["a"], telegram_user_id=4001)
     h.user(4001, "Cán")
-    for data in (f"adm:udel:{units['a']}", f"adm:mrole:1:a", "adm:umgok:2:1", "acc:ok:1"):
+    for data in (f"adm:udel:{units['a']}", "adm:mrole:1:a", "adm:umgok:2:1", "acc:ok:1"):
         await h.forge_press(4001, data)
         assert "Chỉ quản trị viên" in h.core.calls("answerCallbackQuery")[-1]["text"], data
     for data in (
@@ -201,7 +201,7 @@ async def test_unregistered_group_is_ignored_and_anonymous_admin_refused(
     await h.feed(h.core.send_text(ADMIN_ID, "/help", group))
     assert not h.replies_since(mark)
     # once registered (the groups feature does that), an anonymous admin cannot act
-    from storage.models import GroupChat  # noqa: PLC0415 - test set-up only
+    from storage.models import GroupChat
 
     async with h.services.db.transaction() as session:
         session.add(GroupChat(chat_id=-100500, title="Nhóm", language="vi"))
