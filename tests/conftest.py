@@ -63,11 +63,19 @@ async def _pg_execute(*statements: str) -> None:
 _pg_state: dict[str, Any] = {}
 
 
+def run_sync(coro: Any) -> Any:
+    """Run a coroutine to completion from sync code, even inside a running event loop."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def postgres_reason() -> str | None:
     """None when PostgreSQL is reachable; otherwise why not (computed once)."""
     if "reason" not in _pg_state:
         try:
-            asyncio.run(_pg_execute("SELECT 1"))
+            run_sync(_pg_execute("SELECT 1"))
             _pg_state["reason"] = None
         except Exception as exc:
             _pg_state["reason"] = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}"
@@ -89,7 +97,7 @@ def pg_template() -> Iterator[str]:
     """A migrated template database; each test clones it (CREATE DATABASE … TEMPLATE)."""
     require_postgres()
     name = f"hoadep_tpl_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_pg_execute(f'CREATE DATABASE "{name}"'))
+    run_sync(_pg_execute(f'CREATE DATABASE "{name}"'))
 
     async def build() -> None:
         db = Database(_pg_dsn(name))
@@ -98,9 +106,9 @@ def pg_template() -> Iterator[str]:
         finally:
             await db.dispose()
 
-    asyncio.run(build())
+    run_sync(build())
     yield name
-    asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    run_sync(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
@@ -134,7 +142,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         finally:
             await db.dispose()
 
-    asyncio.run(build())
+    run_sync(build())
     return path
 
 

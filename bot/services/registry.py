@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.config import Settings
+from bot.services.catalogue import CatalogueService
 from bot.services.clock import Clock
 from bot.services.directory import DirectoryService
 from bot.services.flows import FlowService
@@ -23,6 +24,7 @@ class Services:
     flows: FlowService
     groups: GroupService
     outbox: OutboxService
+    catalogue: CatalogueService
 
 
 def build_services(settings: Settings, db: Database, clock: Clock | None = None) -> Services:
@@ -41,4 +43,5 @@ def build_services(settings: Settings, db: Database, clock: Clock | None = None)
         flows=FlowService(db, clock),
         groups=GroupService(db, clock),
         outbox=OutboxService(db, clock),
+        catalogue=CatalogueService(db, clock),
     )
