@@ -14,6 +14,9 @@ call. :class:`PacingRateLimiter` instead gives every request a *slot*:
   slots are ``1 / overall_rate`` seconds apart and strictly increasing, so there is never a
   burst. The chat slot is taken *first* and the global slot at or after it, so a group that must
   wait 3 s never holds a global slot it cannot use: a slow group never blocks the others.
+  A last check at the slot keeps at most ``overall_rate`` *actual* sends in any window of
+  ``1 s`` (widened by the safety margin), so a late wake-up cannot make a burst either; per-chat
+  spacing is likewise counted from the actual send.
 * Requests without a ``chat_id`` (getMe, answerCallbackQuery, setMyCommands, …) are not paced.
 * ``RetryAfter`` from the server: the chat's next slot moves ``retry_after`` (+ a small margin)
   ahead and the request is retried there, up to ``max_retries`` times, then the error is
@@ -143,6 +146,10 @@ class PacingRateLimiter(BaseRateLimiter[int]):
         self._paid_next = 0.0
         self._paused_until = 0.0
         self._recent_429: deque[tuple[float, int | str]] = deque()
+        # Telegram counts messages per second: at most floor(overall_rate) actual sends in any
+        # window of 1 s (widened by the safety margin), whatever the scheduling jitter.
+        self._window = scale
+        self._send_times: deque[float] = deque(maxlen=max(1, int(overall_rate)))
 
         self.sent = 0
         self.retries = 0
@@ -273,9 +280,28 @@ class PacingRateLimiter(BaseRateLimiter[int]):
             state.next_free = slot + spacing
             if slot > now:
                 await self._sleep(slot - now)
-            if self._paused_until <= self._clock():
+            if await self._clear_to_send(state, spacing, paid=paid):
                 return
             # A global pause started while we waited for our slot: queue again after it.
+
+    async def _clear_to_send(self, state: _ChatState, spacing: float, *, paid: bool) -> bool:
+        """Last check at the slot: no global pause, and the sliding window of the actual send
+        times is not full (a late wake-up must not put N+1 sends in one window)."""
+        while True:
+            now = self._clock()
+            if self._paused_until > now:
+                return False
+            sent = self._send_times
+            wait = 0.0
+            if not paid and len(sent) == sent.maxlen:
+                wait = sent[0] + self._window - now
+            if wait <= 0:
+                if not paid:
+                    sent.append(now)
+                # spacing from the actual send, in case this one was late
+                state.next_free = max(state.next_free, now + spacing)
+                return True
+            await self._sleep(wait)
 
     def _on_retry_after(self, key: int | str, state: _ChatState, exc: RetryAfter) -> float:
         self.rate_limited += 1

@@ -80,6 +80,28 @@ async def test_60_groups_at_30_per_second_are_evenly_spaced() -> None:
     assert statistics.median(gaps(times)) == pytest.approx(1 / 30, rel=0.2)
 
 
+async def test_a_late_send_does_not_put_too_many_sends_in_one_second() -> None:
+    """A stalled event loop makes one send late; later sends must not catch up into a window
+    of 1 s that already holds ``overall_rate`` sends (the server would answer 429)."""
+    limiter = PacingRateLimiter(overall_rate=10, safety_margin=0)
+    calls: list[float] = []
+
+    async def callback(n: int) -> Result:
+        calls.append(time.monotonic())
+        if n == 2:
+            time.sleep(0.15)  # block the loop, like a busy process
+        return True
+
+    async def one(n: int) -> None:
+        data = {"chat_id": -300 - n, "text": "x"}
+        await limiter.process_request(lambda: callback(n), (), {}, "sendMessage", data, None)
+
+    await asyncio.gather(*(one(n) for n in range(22)))
+    calls.sort()
+    for i in range(len(calls) - 10):
+        assert calls[i + 10] - calls[i] >= 1.0 - EPS, i
+
+
 async def test_one_group_is_spaced_by_its_group_rate_and_keeps_order() -> None:
     limiter = PacingRateLimiter(
         overall_rate=1000, group_rate_per_minute=600, chat_rate_per_second=100, safety_margin=0
