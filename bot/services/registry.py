@@ -12,6 +12,7 @@ from bot.services.directory import DirectoryService
 from bot.services.flows import FlowService
 from bot.services.groups import GroupService
 from bot.services.outbox import OutboxService
+from bot.services.submissions import SubmissionService
 from storage.db import Database
 
 
@@ -25,6 +26,7 @@ class Services:
     groups: GroupService
     outbox: OutboxService
     catalogue: CatalogueService
+    submissions: SubmissionService
 
 
 def build_services(settings: Settings, db: Database, clock: Clock | None = None) -> Services:
@@ -44,4 +46,7 @@ def build_services(settings: Settings, db: Database, clock: Clock | None = None)
         groups=GroupService(db, clock),
         outbox=OutboxService(db, clock),
         catalogue=CatalogueService(db, clock),
+        submissions=SubmissionService(
+            db, clock, settings.submissions, tz=settings.organisation.tz
+        ),
     )
