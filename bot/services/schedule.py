@@ -46,7 +46,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -68,7 +67,6 @@ __all__ = [
 ]
 
 DEFAULT_TZ = "Asia/Ho_Chi_Minh"
-Lang = Literal["vi", "en"]
 
 # How far ahead next_occurrence() looks before concluding that a rule never fires again
 # (e.g. "weekly sat" with working_days_only has only the rare make-up Saturdays).
