@@ -158,7 +158,51 @@ async def _import_members(settings: Settings, data: bytes) -> int:
         await db.dispose()
 
 
-IMPORTERS = {"members": _import_members}
+async def _import_catalogue(settings: Settings, data: bytes) -> int:
+    from bot.services.catalogue import CatalogueImportError
+    from bot.services.registry import build_services
+    from bot.texts import translator
+    from storage.db import Database
+
+    db = Database(settings.database.url)
+    t = translator(settings.organisation.default_language)
+    try:
+        services = build_services(settings, db)
+        try:
+            summary = await services.catalogue.import_toml(data)
+        except CatalogueImportError as exc:
+            print(t.raw(exc.message), file=sys.stderr)
+            for path, message, params in exc.problems:
+                where = f"{path}: " if path else ""
+                print(f"  {where}{t.raw(message).format(**params)}", file=sys.stderr)
+            return 1
+        lines = {
+            "units": t.raw("Units: {created} created, {updated} updated, {unchanged} unchanged."),
+            "fields": t.raw("Fields: {created} created, {updated} updated, {unchanged} unchanged."),
+            "criteria": t.raw(
+                "Criteria: {created} created, {updated} updated, {unchanged} unchanged."
+            ),
+            "titles": t.raw("Titles: {created} created, {updated} updated, {unchanged} unchanged."),
+            "movements": t.raw(
+                "Movements: {created} created, {updated} updated, {unchanged} unchanged."
+            ),
+        }
+        print(t.raw("The catalogue was imported."))
+        for section, count in summary.sections():
+            print(
+                "  "
+                + lines[section].format(
+                    created=count.created, updated=count.updated, unchanged=count.unchanged
+                )
+            )
+        if not summary.changed:
+            print(t.raw("Nothing changed: the database already matches the file."))
+        return 0
+    finally:
+        await db.dispose()
+
+
+IMPORTERS = {"members": _import_members, "catalogue": _import_catalogue}
 
 
 def cmd_backup(args: argparse.Namespace) -> int:

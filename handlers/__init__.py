@@ -9,10 +9,10 @@ from telegram.ext import Application
 
 def install(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Registration order is behaviour: gatekeeping first, then features, then fallbacks."""
-    from handlers import admin, errors, flows, gate, start
+    from handlers import admin, catalogue, errors, flows, gate, start
 
     gate.install(application)
-    for feature in (start, admin):
+    for feature in (start, admin, catalogue):
         for handler in feature.handlers():
             application.add_handler(handler)
     flows.install(application)

@@ -61,6 +61,7 @@ async def _menu(update: Update, context: BotContext) -> None:
             [button(t("Units"), S, "units", 0), button(t("Members"), S, "mlist", 0, 0)],
             [button(t("Add a member"), S, "madd"), button(t("Find a member"), S, "mfind")],
             [button(t("Access requests ({count})", count=len(requests)), S, "reqs")],
+            [button(t("Emulation catalogue"), "cat", "menu")],
         ),
     )
 

@@ -222,6 +222,15 @@ def parse_period(text: str) -> tuple[date, date]:
     return parse_date(parts[0]), parse_date(parts[1])
 
 
+def check_dates(starts_on: date, ends_on: date) -> None:
+    if ends_on < starts_on:
+        raise InvalidInput(
+            N_("The movement cannot end ({end}) before it starts ({start})."),
+            start=starts_on,
+            end=ends_on,
+        )
+
+
 def check_threshold(value: float | None) -> float | None:
     if value is None:
         return None
@@ -804,14 +813,19 @@ class CatalogueService:
                 self._audit(session, viewer, action, "movement", found.id, now, old=current.value)
             return movement_view(found)
 
+    async def check_movement_dates(
+        self, starts_on: date, ends_on: date, *, parent_id: int | None = None
+    ) -> None:
+        """Dates a new movement could have (in order, within its parent's): lets a flow refuse
+        them before it asks for the deadline."""
+        check_dates(starts_on, ends_on)
+        if parent_id is not None:
+            async with self.db.read() as session:
+                _check_within_parent(await _get_movement(session, parent_id), starts_on, ends_on)
+
     def check_period(self, starts_on: date, ends_on: date, deadline: datetime) -> None:
         """The last day is not before the first; the deadline falls on one of the days."""
-        if ends_on < starts_on:
-            raise InvalidInput(
-                N_("The movement cannot end ({end}) before it starts ({start})."),
-                start=starts_on,
-                end=ends_on,
-            )
+        check_dates(starts_on, ends_on)
         local_day = self._aware(deadline).astimezone(self.tz).date()
         if not starts_on <= local_day <= ends_on:
             raise InvalidInput(
