@@ -26,7 +26,6 @@ from bot.services.catalogue import (
 from bot.services.directory import Viewer
 from bot.services.errors import N_, NotAllowed
 from bot.services.flows import Flow
-from bot.services.text import clean_name
 from bot.texts import HTML, bold, italic
 from handlers.common import is_private, reply
 from handlers.flows import route
@@ -866,7 +865,7 @@ async def typed_title_threshold(
 async def typed_movement_name(
     update: Update, context: BotContext, viewer: Viewer, flow: Flow, text: str
 ) -> None:
-    name = clean_name(text, limit=300)
+    name = await context.services.catalogue.check_movement_name(text)
     flow.step, flow.data["name"] = "movement_kind", name
     await context.services.flows.set(viewer.telegram_user_id, flow)
     t = context.t

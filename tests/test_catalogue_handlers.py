@@ -95,6 +95,8 @@ async def test_admin_adds_a_field_a_criterion_and_launches_a_movement(
     await _open_catalogue(h)
     await h.press(ADMIN_ID, "cat:ml:0")
     await h.press(ADMIN_ID, "cat:madd")
+    replies = await h.text(ADMIN_ID, "x")
+    assert "ít nhất 2 ký tự" in replies[-1]["text"]
     await h.text(ADMIN_ID, "Phong trào thi đua năm 2026")
     assert set(h.buttons(ADMIN_ID)) == {"cat:maddk:r", "cat:maddk:c"}
     await h.press(ADMIN_ID, "cat:maddk:r")
@@ -146,6 +148,16 @@ async def test_admin_adds_a_field_a_criterion_and_launches_a_movement(
     await h.forge_press(ADMIN_ID, f"cat:mst:{movement.id}:o")
     assert "đã lưu trữ" in _answers(h)[-1]
     assert (await h.services.catalogue.movement(movement.id)).status is MovementStatus.ARCHIVED
+    # a second movement with the same name is refused at once, before the other questions
+    await _open_catalogue(h)
+    await h.press(ADMIN_ID, "cat:ml:0")
+    await h.press(ADMIN_ID, "cat:madd")
+    replies = await h.text(ADMIN_ID, "phong trào thi đua NĂM 2026")
+    assert "Đã có phong trào mang tên Phong trào thi đua năm 2026" in replies[-1]["text"]
+    flow = await h.services.flows.get(ADMIN_ID)
+    assert flow is not None and flow.step == "movement_name"
+    await h.text(ADMIN_ID, "/cancel")
+    assert len(await h.services.catalogue.movements()) == 1
 
 
 async def test_titles_are_added_with_a_threshold(harness: BotHarness) -> None:

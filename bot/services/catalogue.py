@@ -813,6 +813,13 @@ class CatalogueService:
                 self._audit(session, viewer, action, "movement", found.id, now, old=current.value)
             return movement_view(found)
 
+    async def check_movement_name(self, name: str) -> str:
+        """The cleaned name a new movement could have (a flow checks it before going on)."""
+        name = clean_name(name, limit=MOVEMENT_NAME_LIMIT)
+        async with self.db.read() as session:
+            await _check_movement_name_free(session, name)
+        return name
+
     async def check_movement_dates(
         self, starts_on: date, ends_on: date, *, parent_id: int | None = None
     ) -> None:
