@@ -9,11 +9,14 @@ from telegram.ext import Application
 
 def install(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Registration order is behaviour: gatekeeping first, then features, then fallbacks."""
-    from handlers import admin, catalogue, errors, flows, gate, start
+    from handlers import admin, catalogue, errors, flows, gate, gooddeed, my, nominate, start
 
     gate.install(application)
-    for feature in (start, admin, catalogue):
+    for feature in (start, admin, catalogue, nominate, gooddeed, my):
         for handler in feature.handlers():
             application.add_handler(handler)
+    # after the gatekeeper, before the shared handlers: /cancel deletes a submission draft
+    for handler in my.early_handlers():
+        application.add_handler(handler, group=-1)
     flows.install(application)
     application.add_error_handler(errors.on_error)

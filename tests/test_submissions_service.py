@@ -107,7 +107,7 @@ async def seed(db: Database, clock: FixedClock, directory: DirectoryService | No
             Field(name="Nghiệp vụ thống kê", sort_order=1),
             Field(name="Công nghệ thông tin", sort_order=2),
         ]
-        session.add_all(movements + fields)
+        session.add_all([*movements, *fields])
         await session.flush()
         criteria = [
             Criterion(field_id=None, text="Chấp hành tốt chủ trương, chính sách", sort_order=1),

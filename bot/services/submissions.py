@@ -1383,6 +1383,8 @@ class SubmissionService:
                 )
             if item.status == status.value:
                 raise AlreadyDecided(N_("Nothing to change: the status is already that."))
+            if item.status == SubmissionStatus.WITHDRAWN.value:
+                raise AlreadyDecided(N_("Its author has withdrawn it."))
             before = item.status
             item.status = status.value
             if note_value is not None:
