@@ -91,6 +91,9 @@ def _split_ids(value: Any) -> Any:
 class AccessSettings(BaseModel):
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     invite_ttl_hours: int = Field(default=72, ge=1, le=24 * 60)
+    # seconds a member's role is remembered between updates; changes made through this
+    # instance apply at once, changes made elsewhere (CLI, another instance) within this time
+    member_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     # per-user flood control: at most `throttle_burst` updates in `throttle_window` seconds
     throttle_burst: int = Field(default=20, ge=1)
     throttle_window: float = Field(default=10.0, gt=0)

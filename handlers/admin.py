@@ -51,7 +51,7 @@ async def admin_command(update: Update, context: BotContext) -> None:
 
 
 async def _menu(update: Update, context: BotContext) -> None:
-    requests = await context.services.directory.list_access_requests(_admin(context))
+    requests = await context.services.directory.count_access_requests(_admin(context))
     t = context.t
     await reply(
         update,
@@ -60,7 +60,7 @@ async def _menu(update: Update, context: BotContext) -> None:
         markup(
             [button(t("Units"), S, "units", 0), button(t("Members"), S, "mlist", 0, 0)],
             [button(t("Add a member"), S, "madd"), button(t("Find a member"), S, "mfind")],
-            [button(t("Access requests ({count})", count=len(requests)), S, "reqs")],
+            [button(t("Access requests ({count})", count=requests), S, "reqs")],
             [button(t("Emulation catalogue"), "cat", "menu")],
         ),
     )

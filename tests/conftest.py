@@ -181,7 +181,8 @@ def make_settings(db_url: str = "sqlite:///:memory:", **sections: Any) -> Settin
     values: dict[str, Any] = {
         "telegram": {"token": TOKEN},
         "database": {"url": db_url},
-        "access": {"admin_ids": [1001]},
+        # tests write to the database directly too: no remembered roles between updates
+        "access": {"admin_ids": [1001], "member_cache_seconds": 0},
     }
     for key, value in sections.items():
         values[key] = {**values.get(key, {}), **value}

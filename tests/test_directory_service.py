@@ -263,3 +263,29 @@ async def test_import_csv_wrong_encoding_and_headers(
         await directory.import_members_csv("name,department\nA,B\n".encode())
     with pytest.raises(ImportError_):
         await directory.import_members_csv(b"full_name,unit\n")
+
+
+async def test_member_cache_is_cleared_by_changes_and_expires(
+    db: Database, clock: FixedClock
+) -> None:
+    directory = DirectoryService(db, clock, admin_ids=[ADMIN_TG], viewer_cache_seconds=0.3)
+    admin = await directory.ensure_bootstrap_admin(ADMIN_TG, "Trần Quản Trị", "vi")
+    unit = await directory.add_unit(admin, "Phòng Kiểm tra")
+    member = await directory.add_member(admin, "Lý Văn Kiểm", unit.id, telegram_user_id=7777)
+    assert (await directory.identify(7777)).role is Role.STAFF
+    # a change made through the service applies at once
+    await directory.change_member(admin, member.id, role=Role.COUNCIL)
+    assert (await directory.identify(7777)).role is Role.COUNCIL
+    await directory.change_member(admin, member.id, active=False)
+    assert not (await directory.identify(7777)).is_member
+    # strangers are never remembered: joining applies at once
+    await directory.change_member(admin, member.id, active=True)
+    assert (await directory.identify(7777)).is_member
+    # a change made elsewhere (another process) applies within the TTL
+    async with db.transaction() as session:
+        row = await session.get(Member, member.id)
+        assert row is not None
+        row.role = Role.ADMIN.value
+    assert (await directory.identify(7777)).role is Role.COUNCIL  # still remembered
+    await asyncio.sleep(0.35)
+    assert (await directory.identify(7777)).role is Role.ADMIN

@@ -6,7 +6,9 @@ import csv
 import io
 import re
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -177,27 +179,55 @@ class DirectoryService:
         admin_ids: Sequence[int] = (),
         invite_ttl: timedelta = timedelta(hours=72),
         default_language: str = "vi",
+        viewer_cache_seconds: float = 5.0,
     ) -> None:
         self.db = db
         self.clock = clock
         self.bootstrap_admins = frozenset(admin_ids)
         self.invite_ttl = invite_ttl
         self.default_language = default_language
+        # members seen recently: every change made here clears it; a change made by another
+        # process (the CLI, a second instance) applies within the TTL. Strangers are not cached.
+        self.viewer_cache_seconds = viewer_cache_seconds
+        self._viewers: dict[int, tuple[float, Viewer]] = {}
+
+    def forget_viewers(self) -> None:
+        """Drop every cached member lookup (after any change to the directory)."""
+        self._viewers.clear()
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work on the directory; cached lookups are dropped once it ends."""
+        try:
+            async with self.db.transaction() as session:
+                yield session
+        finally:
+            self._viewers.clear()
 
     # --- who is this ---------------------------------------------------------------------------
 
     async def identify(self, telegram_user_id: int) -> Viewer:
-        """The hot path of every update: one indexed Core SELECT, no ORM identity map."""
+        """The hot path of every update: a recent answer, or one indexed Core SELECT."""
+        cached = self._viewers.get(telegram_user_id)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
         stmt = select(
             Member.id, Member.full_name, Member.role, Member.unit_id, Member.language
         ).where(Member.telegram_user_id == telegram_user_id, Member.active.is_(True))
-        async with self.db.engine.connect() as conn:
+        async with self.db.reader.connect() as conn:
             row = (await conn.execute(stmt)).first()
         if row is None:
+            self._viewers.pop(telegram_user_id, None)
             return Viewer(telegram_user_id, None, None, None, None, None)
-        return Viewer(
+        viewer = Viewer(
             telegram_user_id, row.id, row.full_name, Role(row.role), row.unit_id, row.language
         )
+        if self.viewer_cache_seconds > 0:
+            if len(self._viewers) > 50_000:
+                self._viewers.clear()
+            self._viewers[telegram_user_id] = (now + self.viewer_cache_seconds, viewer)
+        return viewer
 
     def is_bootstrap_admin(self, telegram_user_id: int) -> bool:
         return telegram_user_id in self.bootstrap_admins
@@ -209,7 +239,7 @@ class DirectoryService:
         if not self.is_bootstrap_admin(telegram_user_id):
             raise NotAllowed(N_("Only administrators can do that."))
         now = self.clock.now()
-        async with self.db.transaction() as session:
+        async with self._write() as session:
             member = await session.scalar(
                 select(Member).where(Member.telegram_user_id == telegram_user_id)
             )
@@ -244,7 +274,7 @@ class DirectoryService:
             raise InvalidInput(N_("Unknown language."))
         if viewer.member_id is None:
             raise NotAllowed(N_("You are not a member yet."))
-        async with self.db.transaction() as session:
+        async with self._write() as session:
             await session.execute(
                 update(Member).where(Member.id == viewer.member_id).values(language=language)
             )
@@ -252,7 +282,7 @@ class DirectoryService:
     async def set_notifications(self, viewer: Viewer, *, opt_out: bool) -> None:
         if viewer.member_id is None:
             raise NotAllowed(N_("You are not a member yet."))
-        async with self.db.transaction() as session:
+        async with self._write() as session:
             await session.execute(
                 update(Member).where(Member.id == viewer.member_id).values(notify_opt_out=opt_out)
             )
@@ -328,7 +358,7 @@ class DirectoryService:
         _require_admin(viewer)
         name = clean_name(name, limit=200)
         now = self.clock.now()
-        async with self.db.transaction() as session:
+        async with self._write() as session:
             await self._check_unit_name_free(session, name)
             if parent_id is not None:
                 await self._active_unit(session, parent_id)
@@ -351,7 +381,7 @@ class DirectoryService:
         _require_admin(viewer)
         new_name = clean_name(new_name, limit=200)
         now = self.clock.now()
-        async with self.db.transaction() as session:
+        async with self._write() as session:
             unit = await self._active_unit(session, unit_id)
             if unit.name == new_name:
                 return _unit_view(unit)
@@ -375,7 +405,7 @@ class DirectoryService:
     async def move_unit(self, viewer: Viewer, unit_id: int, new_parent_id: int | None) -> UnitView:
         _require_admin(viewer)
         now = self.clock.now()
-        async with self.db.transaction() as session:
+        async with self._write() as session:
             unit = await self._active_unit(session, unit_id)
             if new_parent_id is not None:
                 await self._active_unit(session, new_parent_id)
@@ -406,7 +436,7 @@ class DirectoryService:
         if source_id == target_id:
             raise InvalidInput(N_("A unit cannot be merged into itself."))
         now = self.clock.now()
-        async with self.db.transaction() as session:
+        async with self._write() as session:
             source = await self._active_unit(session, source_id)
             target = await self._active_unit(session, target_id)
             cursor: int | None = target.parent_id
@@ -443,7 +473,7 @@ class DirectoryService:
     async def deactivate_unit(self, viewer: Viewer, unit_id: int) -> UnitView:
         _require_admin(viewer)
         now = self.clock.now()
-        async with self.db.transaction() as session:
+        async with self._write() as session:
             unit = await self._active_unit(session, unit_id)
             members = await session.scalar(
                 select(func.count()).where(Member.unit_id == unit.id, Member.active.is_(True))
@@ -535,22 +565,65 @@ class DirectoryService:
                 "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             )
             conditions.append(Member.name_folded.like(pattern, escape="\\"))
-        async with self.db.read() as session:
-            total = await session.scalar(
-                select(func.count()).select_from(Member).where(*conditions)
+        page = max(page, 0)
+        columns = (
+            Member.id,
+            Member.full_name,
+            Member.unit_id,
+            Unit.name.label("unit_name"),
+            Member.role,
+            Member.active,
+            Member.telegram_user_id,
+            Member.language,
+            Member.notify_opt_out,
+            Member.position,
+            func.count().over().label("total"),
+        )
+        async with self.db.reader.connect() as conn:
+            # one round trip: the page and the total (a window count) together
+            rows = (
+                await conn.execute(
+                    select(*columns)
+                    .outerjoin(Unit, Unit.id == Member.unit_id)
+                    .where(*conditions)
+                    .order_by(Member.name_folded, Member.id)
+                    .offset(page * page_size)
+                    .limit(page_size)
+                )
+            ).all()
+            if rows:
+                total = int(rows[0].total)
+            else:
+                total = int(
+                    await conn.scalar(select(func.count()).select_from(Member).where(*conditions))
+                    or 0
+                )
+        if not rows and total and page > 0:  # past the end: show the last page
+            return await self.list_members(
+                viewer,
+                unit_id=unit_id,
+                query=query,
+                page=(total - 1) // page_size,
+                include_inactive=include_inactive,
+                page_size=page_size,
             )
-            total = int(total or 0)
-            pages = max(1, -(-total // page_size))
-            page = min(max(page, 0), pages - 1)
-            rows = await session.execute(
-                select(Member, Unit.name)
-                .outerjoin(Unit, Unit.id == Member.unit_id)
-                .where(*conditions)
-                .order_by(Member.name_folded, Member.id)
-                .offset(page * page_size)
-                .limit(page_size)
+        pages = max(1, -(-total // page_size))
+        items = [
+            MemberView(
+                id=r.id,
+                full_name=r.full_name,
+                unit_id=r.unit_id,
+                unit_name=r.unit_name,
+                role=Role(r.role),
+                active=r.active,
+                linked=r.telegram_user_id is not None,
+                language=r.language,
+                telegram_user_id=r.telegram_user_id,
+                notify_opt_out=r.notify_opt_out,
+                position=r.position,
             )
-            items = [_member_view(m, u) for m, u in rows]
+            for r in rows
+        ]
         return Page(items, page, pages, total)
 
     async def add_member(
@@ -566,7 +639,7 @@ class DirectoryService:
         _require_admin(viewer)
         name = clean_name(full_name)
         now = self.clock.now()
-        async with self.db.transaction() as session:
+        async with self._write() as session:
             unit = await self._active_unit(session, unit_id)
             if telegram_user_id is not None:
                 await self._check_account_free(session, telegram_user_id)
@@ -606,7 +679,7 @@ class DirectoryService:
     ) -> MemberView:
         _require_admin(viewer)
         now = self.clock.now()
-        async with self.db.transaction() as session:
+        async with self._write() as session:
             member = await session.get(Member, member_id)
             if member is None:
                 raise NotFound(N_("That person is not in the directory."))
@@ -650,7 +723,7 @@ class DirectoryService:
     async def create_invite(self, viewer: Viewer, member_id: int) -> InviteView:
         _require_admin(viewer)
         now = self.clock.now()
-        async with self.db.transaction() as session:
+        async with self._write() as session:
             member = await session.get(Member, member_id)
             if member is None or not member.active:
                 raise NotFound(N_("That person is not in the directory."))
@@ -683,7 +756,7 @@ class DirectoryService:
                 N_("This invitation link is not valid. Ask an administrator for a new one.")
             )
         now = self.clock.now()
-        async with self.db.transaction() as session:
+        async with self._write() as session:
             invite = await session.scalar(select(Invite).where(Invite.token == token))
             if invite is None:
                 raise NotFound(
@@ -746,7 +819,7 @@ class DirectoryService:
     ) -> AccessRequestView:
         name = clean_name(full_name)
         now = self.clock.now()
-        async with self.db.transaction() as session:
+        async with self._write() as session:
             if await session.scalar(
                 select(Member.id).where(Member.telegram_user_id == telegram_user_id)
             ):
@@ -796,6 +869,14 @@ class DirectoryService:
             ).first()
             return None if row is None else self._request_view(row[0], row[1])
 
+    async def count_access_requests(self, viewer: Viewer) -> int:
+        _require_admin(viewer)
+        async with self.db.reader.connect() as conn:
+            total = await conn.scalar(
+                select(func.count()).where(AccessRequest.status == RequestStatus.PENDING.value)
+            )
+        return int(total or 0)
+
     async def list_access_requests(self, viewer: Viewer) -> list[AccessRequestView]:
         _require_admin(viewer)
         async with self.db.read() as session:
@@ -812,7 +893,7 @@ class DirectoryService:
     ) -> AccessRequestView:
         _require_admin(viewer)
         now = self.clock.now()
-        async with self.db.transaction() as session:
+        async with self._write() as session:
             request = await session.get(AccessRequest, request_id)
             if request is None:
                 raise NotFound(N_("That request no longer exists."))
@@ -905,7 +986,7 @@ class DirectoryService:
             )
         now = self.clock.now()
         problems: list[tuple[int, str, dict[str, object]]] = []
-        async with self.db.transaction() as session:
+        async with self._write() as session:
             units = list(await session.scalars(select(Unit).where(Unit.active.is_(True))))
             by_key: dict[str, Unit] = {}
             for unit in units:

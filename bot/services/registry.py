@@ -6,13 +6,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.config import Settings
+from bot.services.audit_view import AuditViewService
 from bot.services.catalogue import CatalogueService
 from bot.services.clock import Clock
 from bot.services.directory import DirectoryService
+from bot.services.exemplars import ExemplarService
 from bot.services.flows import FlowService
 from bot.services.groups import GroupService
+from bot.services.moderation import ModerationService
 from bot.services.outbox import OutboxService
 from bot.services.submissions import SubmissionService
+from bot.services.voting import VotingService
 from storage.db import Database
 
 
@@ -26,11 +30,21 @@ class Services:
     groups: GroupService
     outbox: OutboxService
     catalogue: CatalogueService
+    moderation: ModerationService
+    voting: VotingService
+    exemplars: ExemplarService
+    audit_view: AuditViewService
     submissions: SubmissionService
 
 
 def build_services(settings: Settings, db: Database, clock: Clock | None = None) -> Services:
     clock = clock or Clock()
+    moderation = ModerationService(
+        db,
+        clock,
+        settings.moderation,
+        default_language=settings.organisation.default_language,
+    )
     return Services(
         settings=settings,
         db=db,
@@ -41,12 +55,21 @@ def build_services(settings: Settings, db: Database, clock: Clock | None = None)
             admin_ids=settings.access.admin_ids,
             invite_ttl=timedelta(hours=settings.access.invite_ttl_hours),
             default_language=settings.organisation.default_language,
+            viewer_cache_seconds=settings.access.member_cache_seconds,
         ),
         flows=FlowService(db, clock),
         groups=GroupService(db, clock),
         outbox=OutboxService(db, clock),
         catalogue=CatalogueService(db, clock),
-        submissions=SubmissionService(
-            db, clock, settings.submissions, tz=settings.organisation.tz
+        moderation=moderation,
+        voting=VotingService(
+            db,
+            clock,
+            settings.moderation,
+            moderation,
+            default_language=settings.organisation.default_language,
         ),
+        exemplars=ExemplarService(db, clock, settings.organisation.tz),
+        audit_view=AuditViewService(db, clock),
+        submissions=SubmissionService(db, clock, settings.submissions, tz=settings.organisation.tz),
     )
