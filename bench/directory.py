@@ -5,8 +5,8 @@ beside a bare PTB application that does one SQLAlchemy SELECT per update and rep
                                         [--backend sqlite|postgres|both]
 
 Both sides process updates through Application.process_update with the same canned Bot API
-answers (bench/common.py CannedRequest), so the figures are the bots' own cost. Figures are medians over
-the repeats; ratios compare to the baseline measured in the same run."""
+answers (bench/common.py CannedRequest), so the figures are the bots' own cost. Figures are
+medians over the repeats; ratios compare to the baseline measured in the same run."""
 
 from __future__ import annotations
 
