@@ -28,7 +28,7 @@ class GroupService:
         self.clock = clock
 
     async def find(self, chat_id: int) -> GroupView | None:
-        async with self.db.engine.connect() as conn:
+        async with self.db.reader.connect() as conn:
             row = (
                 await conn.execute(
                     select(
