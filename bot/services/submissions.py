@@ -742,19 +742,25 @@ class SubmissionService:
     async def toggle_criterion(
         self, viewer: Viewer, nomination_id: int, criterion_id: int
     ) -> NominationView:
+        """Tick a criterion that was met, or untick it."""
         async with _settled(), self.db.transaction() as session:
             n = await self._own_nomination(session, viewer, nomination_id)
-            applicable = await self._applicable_criteria(session, n.field_id, n.nominee_kind)
-            chosen = await session.get(NominationCriterion, (n.id, criterion_id))
-            if chosen is not None:
-                await session.delete(chosen)
-            else:
+            unticked = affected(
+                await session.execute(
+                    delete(NominationCriterion).where(
+                        NominationCriterion.nomination_id == n.id,
+                        NominationCriterion.criterion_id == criterion_id,
+                    )
+                )
+            )
+            if not unticked:
+                applicable = await self._applicable_criteria(session, n.field_id, n.nominee_kind)
                 if criterion_id not in applicable:
                     raise NotFound(
                         N_("That criterion does not apply here (any more); please look again.")
                     )
                 session.add(NominationCriterion(nomination_id=n.id, criterion_id=criterion_id))
-            await session.flush()
+                await session.flush()
             return await self._nomination_view(session, n.id)
 
     async def check_criteria(self, viewer: Viewer, nomination_id: int) -> NominationView:
