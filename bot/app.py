@@ -17,7 +17,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes, Defaults
 from telegram.request import BaseRequest
 
-from bot import outbox
+from bot import outbox, voting_jobs
 from bot.commands import for_role
 from bot.config import Settings
 from bot.context import BotContext
@@ -78,6 +78,7 @@ def build_application(
     application.bot_data["check_schema"] = check_schema
     install(application)
     outbox.install(application)
+    voting_jobs.install(application)
     return application
 
 
