@@ -9,10 +9,25 @@ from telegram.ext import Application
 
 def install(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Registration order is behaviour: gatekeeping first, then features, then fallbacks."""
-    from handlers import admin, catalogue, errors, flows, gate, gooddeed, my, nominate, start
+    from handlers import (
+        admin,
+        audit,
+        catalogue,
+        errors,
+        exemplars,
+        flows,
+        gate,
+        gooddeed,
+        my,
+        nominate,
+        review,
+        start,
+        vote,
+    )
 
     gate.install(application)
-    for feature in (start, admin, catalogue, nominate, gooddeed, my):
+    features = (start, admin, catalogue, nominate, gooddeed, my, review, vote, exemplars, audit)
+    for feature in features:
         for handler in feature.handlers():
             application.add_handler(handler)
     # after the gatekeeper, before the shared handlers: /cancel deletes a submission draft
