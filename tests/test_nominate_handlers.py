@@ -355,9 +355,13 @@ async def test_group_command_answers_with_a_private_link(harness: BotHarness) ->
     # the link opens the flow in the private chat
     replies = await h.text(LAN_TG, "/start nominate")
     assert "cá nhân hay tập thể" in replies[-1]["text"]
-    # a "Nominate" button in the group answers with the same link
     await h.feed(h.core.send_text(LAN_TG, "/gooddeed", group))
     assert "?start=gooddeed" in str(h.core.sent(-100777)[-1]["reply_markup"])
+    # a "Nominate" button on a message in the group answers with the same link
+    await h.forge_press(LAN_TG, "nom:go", chat_id=-100777)
+    assert h.core.calls("answerCallbackQuery")[-1]["url"].endswith("?start=nominate")
+    await h.forge_press(LAN_TG, "gd:go", chat_id=-100777)
+    assert h.core.calls("answerCallbackQuery")[-1]["url"].endswith("?start=gooddeed")
 
 
 async def test_no_open_movement_means_no_draft(harness: BotHarness) -> None:
@@ -390,3 +394,27 @@ async def test_withdrawn_nomination(harness: BotHarness) -> None:
     # the withdraw button of the older card is gone and a forged one is refused
     await h.forge_press(LAN_TG, f"my:wy:n:{n.id}")
     assert "đã rút" in h.core.calls("answerCallbackQuery")[-1]["text"]
+
+
+async def test_a_submit_is_announced_to_the_moderators_chat(db_url: str, clock: FixedClock) -> None:
+    """The moderation service's hook runs in the submit's transaction (no content shown)."""
+    h, app = await make_harness(make_settings(db_url, moderation={"admin_chat_id": -100900}), clock)
+    try:
+        h.core.group(-100900, "Hội đồng Thi đua - Khen thưởng")
+        async with h.services.db.transaction() as session:
+            session.add(GroupChat(chat_id=-100900, title="Hội đồng", language="vi"))
+        s = await start(h)
+        await walk_to_achievements(h, s)
+        await h.text(LAN_TG, "Thành tích bí mật")
+        await h.press(LAN_TG, btn(h, LAN_TG, "nom:sk:"))
+        await h.press(LAN_TG, btn(h, LAN_TG, "nom:evd:"))
+        await h.press(LAN_TG, btn(h, LAN_TG, "nom:ok:"))
+        await settle(h)
+        notices = h.core.sent(-100900)
+        assert len(notices) == 1 and "Thành tích bí mật" not in notices[0]["text"]
+        n = (await nominations(h))[0]
+        assert f":{n.id}" in str(notices[0]["reply_markup"])
+    finally:
+        await app.shutdown()
+        if app.post_shutdown:
+            await app.post_shutdown(app)

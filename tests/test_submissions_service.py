@@ -6,6 +6,7 @@ import contextlib
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -616,6 +617,28 @@ async def test_status_changes_notify_the_author_in_their_language(
         session.add(deed)
     await service.set_status(ItemType.GOOD_DEED, deed.id, SubmissionStatus.REJECTED, actor=s.hoa)
     assert len(await outbox(db)) == count
+
+
+async def test_submit_hooks_run_inside_the_submit_transaction(
+    service: SubmissionService, s: Seed, db: Database
+) -> None:
+    seen: list[tuple[str, int, str]] = []
+
+    async def hook(session: Any, item: Nomination | GoodDeed, *, now: datetime) -> None:
+        seen.append((type(item).__name__, item.id, item.status))
+
+    async def failing(session: Any, item: Nomination | GoodDeed, *, now: datetime) -> None:
+        raise RuntimeError("the admin chat is gone")
+
+    service.add_submitted_hook(hook)
+    first = await nominate(service, s)
+    assert seen == [("Nomination", first, "submitted")]
+    service.add_submitted_hook(failing)
+    second = await nominate(service, s, field=s.field2, submit=False)
+    with pytest.raises(RuntimeError):
+        await service.submit_nomination(s.lan, second)
+    assert (await service.get_nomination(s.lan, second)).status is SubmissionStatus.DRAFT
+    assert len(await outbox(db)) == 1  # the second confirmation was rolled back too
 
 
 async def test_abandoning_keeps_an_item_being_corrected(

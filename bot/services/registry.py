@@ -71,5 +71,11 @@ def build_services(settings: Settings, db: Database, clock: Clock | None = None)
         ),
         exemplars=ExemplarService(db, clock, settings.organisation.tz),
         audit_view=AuditViewService(db, clock),
-        submissions=SubmissionService(db, clock, settings.submissions, tz=settings.organisation.tz),
+        submissions=SubmissionService(
+            db,
+            clock,
+            settings.submissions,
+            tz=settings.organisation.tz,
+            on_submitted=[moderation.announce_new_submission],
+        ),
     )

@@ -14,7 +14,7 @@ tells authors through `notify_author`, which is also what `set_status` here uses
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -68,6 +68,7 @@ __all__ = [
     "NomineeKind",
     "SubmissionService",
     "SubmissionStatus",
+    "SubmitHook",
     "clean_long_text",
     "notify_author",
     "parse_day",
@@ -444,6 +445,11 @@ async def _settled() -> AsyncIterator[None]:
         ) from None
 
 
+# called inside the transaction that moves an item to "submitted" (first time or again), after a
+# flush: e.g. ModerationService.announce_new_submission(session, item, now=…)
+SubmitHook = Callable[..., Awaitable[None]]
+
+
 class SubmissionService:
     def __init__(
         self,
@@ -452,11 +458,24 @@ class SubmissionService:
         settings: SubmissionSettings | None = None,
         *,
         tz: ZoneInfo | None = None,
+        on_submitted: Sequence[SubmitHook] = (),
     ) -> None:
         self.db = db
         self.clock = clock
         self.settings = settings or SubmissionSettings()
         self.tz = tz or ZoneInfo("Asia/Ho_Chi_Minh")
+        self.on_submitted: list[SubmitHook] = list(on_submitted)
+
+    def add_submitted_hook(self, hook: SubmitHook) -> None:
+        """`hook(session, item, now=…)` runs in the transaction of every submit (a failure
+        rolls the submit back)."""
+        self.on_submitted.append(hook)
+
+    async def _submitted(
+        self, session: AsyncSession, item: Nomination | GoodDeed, now: datetime
+    ) -> None:
+        for hook in self.on_submitted:
+            await hook(session, item, now=now)
 
     # --- shared rules --------------------------------------------------------------------------
 
@@ -910,6 +929,7 @@ class SubmissionService:
                 at=now,
             )
             await notify_author(session, n, now=now, event="resubmitted" if resubmission else None)
+            await self._submitted(session, n, now)
             return await self._nomination_view(session, n.id)
 
     async def abandon_nomination(self, viewer: Viewer, nomination_id: int) -> bool:
@@ -1155,6 +1175,7 @@ class SubmissionService:
             await notify_author(
                 session, deed, now=now, event="resubmitted" if resubmission else None
             )
+            await self._submitted(session, deed, now)
             return await self._deed_view(session, deed.id)
 
     async def abandon_deed(self, viewer: Viewer, deed_id: int) -> bool:
