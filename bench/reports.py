@@ -494,20 +494,26 @@ async def fill_postgres(args: argparse.Namespace) -> Filled | None:
     except Exception as exc:
         print(f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT}: {exc!r}; skipped")
         return None
-    name = f"hoadep_bench_{uuid.uuid4().hex[:10]}"
+    # not "hoadep_…": a sweep of stale test databases must not take the bench's away mid-run
+    name = f"reports_bench_{uuid.uuid4().hex[:10]}"
     await admin_conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-    db = Database(url)
-    await upgrade(db)
-    t0 = time.perf_counter()
-    admin = await fill(db, args.nominations, args.deeds, args.members)
-    seconds = time.perf_counter() - t0
-    await db.dispose()
 
     async def cleanup() -> None:
         await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin_conn.close()
 
+    url = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+    db = Database(url)
+    try:
+        await upgrade(db)
+        t0 = time.perf_counter()
+        admin = await fill(db, args.nominations, args.deeds, args.members)
+        seconds = time.perf_counter() - t0
+    except BaseException:
+        await db.dispose()
+        await cleanup()
+        raise
+    await db.dispose()
     return Filled(url, admin, seconds, cleanup)
 
 

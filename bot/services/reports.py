@@ -31,10 +31,11 @@ Decisions (kept here so the code and its rules stay together):
   parentheses ("Chi cục Thống kê khu vực I (trước đây: Chi cục Thống kê thành phố A)"); a merged
   unit keeps its own row, noted "đã sáp nhập vào …". "Units with no exemplar and no good deed" lists
   active units in scope, except the office-level unit itself (kind `office`).
-* **Scale.** Statistics are aggregated in SQL (GROUP BY); lists select plain columns (no ORM
-  objects) and are streamed in partitions into compact `NamedTuple` rows; repeated strings (unit,
-  field, people's names) are shared. On PostgreSQL the whole report reads one REPEATABLE READ
-  snapshot, so figures and lists agree.
+* **Scale.** Statistics are aggregated in SQL (GROUP BY); lists select plain columns of one table
+  (no ORM objects, no joins: the names of units, fields, titles, movements and people come from
+  small id -> name maps read once) and are streamed in partitions into compact `NamedTuple` rows;
+  repeated strings are shared. Lists are sorted in Python by local day, then id. On PostgreSQL
+  the whole report reads one REPEATABLE READ snapshot, so figures and lists agree.
 * **Month of a good deed.** On PostgreSQL, computed with the office zone (`AT TIME ZONE`); on
   SQLite with the zone's UTC offset at the period's middle (exact for Asia/Ho_Chi_Minh, which has
   no daylight saving time).
@@ -55,7 +56,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Date, and_, cast, func, or_, select
+from sqlalchemy import Date, DateTime, and_, cast, func, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
@@ -736,8 +737,9 @@ async def build_report(
                 list_where.append(
                     or_(Nomination.status == APPROVED, Nomination.nominator_id == viewer_member_id)
                 )
-            nominations = await _nomination_rows(session, list_where, zone)
-            deeds = await _deed_rows(session, deed_where, zone)
+            names = await _load_names(session, units)
+            nominations = await _nomination_rows(session, list_where, zone, names)
+            deeds = await _deed_rows(session, deed_where, zone, names)
 
     scope_name = units[scope.unit_id].name if scope.unit_id is not None else None
     return ReportData(
@@ -968,128 +970,196 @@ def _unit_stats(
     return out
 
 
-def _local_day(value: datetime | None, zone: tzinfo) -> date | None:
-    return value.astimezone(zone).date() if value is not None else None
+_RAW_DATETIME = DateTime(timezone=True)
+
+
+def _raw(column: Any) -> Any:
+    """A UTC datetime column read without the UTCDateTime decorator (the list loops handle the
+    naive values SQLite returns): the same values, less Python work per row."""
+    return type_coerce(column, _RAW_DATETIME)
+
+
+def _day_of(value: datetime | None, zone: tzinfo) -> date | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(zone).date()
+
+
+@dataclass(slots=True)
+class _Names:
+    """id -> name of the small tables, so list queries read one table and join nothing.
+
+    Each name is one shared string object however many rows show it.
+    """
+
+    units: dict[int, str]
+    fields: dict[int, str]
+    titles: dict[int, str]
+    movements: dict[int, str]
+    members: dict[int, str]
+
+
+async def _load_names(session: AsyncSession, units: dict[int, _UnitInfo]) -> _Names:
+    async def pairs(stmt: Any) -> dict[int, str]:
+        return {row[0]: row[1] for row in await session.execute(stmt)}
+
+    return _Names(
+        units={uid: u.name for uid, u in units.items()},
+        fields=await pairs(select(Field.id, Field.name)),
+        titles=await pairs(select(Title.id, Title.name)),
+        movements=await pairs(select(Movement.id, Movement.name)),
+        members=await pairs(select(Member.id, Member.full_name)),
+    )
 
 
 async def _nomination_rows(
-    session: AsyncSession, where: Sequence[ColumnElement[bool]], zone: tzinfo
+    session: AsyncSession, where: Sequence[ColumnElement[bool]], zone: tzinfo, names: _Names
 ) -> list[NominationRow]:
     n = Nomination
-    nominee = aliased(Member)
-    nominator = aliased(Member)
-    nominee_unit = aliased(Unit)
-    unit = aliased(Unit)
     stmt = (
         select(
             n.id,
             n.status,
-            n.revoked_at,
+            _raw(n.revoked_at),
             n.nominee_kind,
-            func.coalesce(n.nominee_name_at_time, nominee.full_name, nominee_unit.name),
+            n.nominee_name_at_time,
+            n.nominee_member_id,
+            n.nominee_unit_id,
             n.unit_id,
-            func.coalesce(n.unit_name_at_time, unit.name),
-            Field.name,
-            Title.name,
-            Movement.name,
-            nominator.full_name,
+            n.unit_name_at_time,
+            n.field_id,
+            n.title_id,
+            n.movement_id,
+            n.nominator_id,
             n.achievements,
             n.good_practices,
-            n.submitted_at,
-            n.decided_at,
+            _raw(n.submitted_at),
+            _raw(n.decided_at),
             n.revoke_reason,
         )
-        .select_from(n)
-        .outerjoin(nominee, nominee.id == n.nominee_member_id)
-        .outerjoin(nominee_unit, nominee_unit.id == n.nominee_unit_id)
-        .outerjoin(unit, unit.id == n.unit_id)
-        .outerjoin(nominator, nominator.id == n.nominator_id)
-        .outerjoin(Field, Field.id == n.field_id)
-        .outerjoin(Title, Title.id == n.title_id)
-        .outerjoin(Movement, Movement.id == n.movement_id)
         .where(*where)
-        .order_by(n.submitted_at, n.id)
         .execution_options(yield_per=STREAM_PARTITION)
     )
-    s = _Interner()
+    share = _Interner()
+    units, fields, titles = names.units.get, names.fields.get, names.titles.get
+    movements, members = names.movements.get, names.members.get
     out: list[NominationRow] = []
+    append = out.append
     result = await session.stream(stmt)
     async for part in result.partitions():
-        for r in part:
-            revoked_at = r[2]
-            out.append(
+        for (
+            nid,
+            status,
+            revoked_at,
+            kind,
+            nominee_name,
+            nominee_member,
+            nominee_unit,
+            unit_id,
+            unit_name,
+            field_id,
+            title_id,
+            movement_id,
+            nominator_id,
+            achievements,
+            practices,
+            submitted_at,
+            decided_at,
+            revoke_reason,
+        ) in part:
+            if nominee_name is None:
+                nominee_name = (
+                    members(nominee_member) if nominee_member is not None else None
+                ) or (units(nominee_unit) if nominee_unit is not None else None)
+            append(
                 NominationRow(
-                    id=r[0],
-                    status=s(r[1]) or "",
-                    revoked=revoked_at is not None,
-                    nominee_kind=s(r[3]) or INDIVIDUAL,
-                    nominee_name=s(r[4]) or "",
-                    unit_id=r[5],
-                    unit_name=s(r[6]),
-                    field_name=s(r[7]),
-                    title_name=s(r[8]),
-                    movement_name=s(r[9]),
-                    nominator_name=s(r[10]),
-                    achievements=r[11],
-                    good_practices=r[12],
-                    submitted_on=_local_day(r[13], zone),
-                    decided_on=_local_day(r[14], zone),
-                    revoked_on=_local_day(revoked_at, zone),
-                    revoke_reason=r[15],
+                    nid,
+                    share(status) or "",
+                    revoked_at is not None,
+                    share(kind) or INDIVIDUAL,
+                    share(nominee_name) or "",
+                    unit_id,
+                    share(unit_name) or (units(unit_id) if unit_id is not None else None),
+                    fields(field_id) if field_id is not None else None,
+                    titles(title_id) if title_id is not None else None,
+                    movements(movement_id) if movement_id is not None else None,
+                    members(nominator_id),
+                    achievements,
+                    practices,
+                    _day_of(submitted_at, zone),
+                    _day_of(decided_at, zone),
+                    _day_of(revoked_at, zone),
+                    revoke_reason,
                 )
             )
+    # by the local day of submission, then id (the same order on both backends)
+    out.sort(key=lambda row: (row.submitted_on or date.min, row.id))
     return out
 
 
 async def _deed_rows(
-    session: AsyncSession, where: Sequence[ColumnElement[bool]], zone: tzinfo
+    session: AsyncSession, where: Sequence[ColumnElement[bool]], zone: tzinfo, names: _Names
 ) -> list[GoodDeedRow]:
     d = GoodDeed
-    subject = aliased(Member)
-    subject_unit = aliased(Unit)
-    reporter = aliased(Member)
-    unit = aliased(Unit)
     stmt = (
         select(
             d.id,
             d.subject_kind,
-            func.coalesce(d.subject_name_at_time, subject.full_name, subject_unit.name),
+            d.subject_name_at_time,
+            d.subject_member_id,
+            d.subject_unit_id,
             d.unit_id,
-            func.coalesce(d.unit_name_at_time, unit.name),
+            d.unit_name_at_time,
             d.occurred_on,
-            d.submitted_at,
+            _raw(d.submitted_at),
             d.place,
             d.description,
-            reporter.full_name,
+            d.reporter_id,
         )
-        .select_from(d)
-        .outerjoin(subject, subject.id == d.subject_member_id)
-        .outerjoin(subject_unit, subject_unit.id == d.subject_unit_id)
-        .outerjoin(unit, unit.id == d.unit_id)
-        .outerjoin(reporter, reporter.id == d.reporter_id)
         .where(*where)
         .execution_options(yield_per=STREAM_PARTITION)
     )
-    s = _Interner()
+    share = _Interner()
+    units, members = names.units.get, names.members.get
     out: list[GoodDeedRow] = []
+    append = out.append
     result = await session.stream(stmt)
     async for part in result.partitions():
-        for r in part:
-            out.append(
+        for (
+            did,
+            kind,
+            subject_name,
+            subject_member,
+            subject_unit,
+            unit_id,
+            unit_name,
+            occurred_on,
+            submitted_at,
+            place,
+            description,
+            reporter_id,
+        ) in part:
+            if subject_name is None:
+                subject_name = (
+                    members(subject_member) if subject_member is not None else None
+                ) or (units(subject_unit) if subject_unit is not None else None)
+            append(
                 GoodDeedRow(
-                    id=r[0],
-                    subject_kind=s(r[1]) or INDIVIDUAL,
-                    subject_name=s(r[2]) or "",
-                    unit_id=r[3],
-                    unit_name=s(r[4]),
-                    occurred_on=r[5],
-                    submitted_on=_local_day(r[6], zone),
-                    place=s(r[7]),
-                    description=r[8],
-                    reporter_name=s(r[9]),
+                    did,
+                    share(kind) or INDIVIDUAL,
+                    share(subject_name) or "",
+                    unit_id,
+                    share(unit_name) or (units(unit_id) if unit_id is not None else None),
+                    occurred_on,
+                    _day_of(submitted_at, zone),
+                    share(place),
+                    description,
+                    members(reporter_id),
                 )
             )
-    # by the deed's day (nulls first on no backend: sorted here, the same on both)
+    # by the deed's day, then id (the same order on both backends)
     out.sort(key=lambda row: (row.day or date.min, row.id))
     return out
 
