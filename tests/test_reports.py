@@ -43,6 +43,7 @@ from bot.services.reports import (
     ReportScope,
     UnitStat,
     build_report,
+    fmt_int,
     render_summary,
     unit_label,
 )
@@ -511,6 +512,14 @@ async def test_unit_officer_sees_only_their_unit(db: Database) -> None:
     text = "\n".join(render_summary(data, "vi"))
     assert EVIL_NAME not in text and "Lê &amp; Co" not in text
     assert "Phòng Thống kê Tổng hợp" not in text
+    assert "Anh/Chị gửi" in text  # says why the list is shorter than the counts
+
+    wb = load_workbook(io.BytesIO(to_xlsx(data, "vi")), read_only=True)
+    listed = list(wb["Đề cử"].iter_rows(min_row=3, values_only=True))
+    assert len(listed) == 5
+    assert not any("Phòng Thống kê Tổng hợp" in str(cell) for row in listed for cell in row)
+    units = list(wb["Thống kê theo đơn vị"].iter_rows(min_row=3, values_only=True))
+    assert len(units) == len(mine) + 1  # one row per unit, then the total
 
 
 # --- the summary ---------------------------------------------------------------------------------
@@ -545,6 +554,8 @@ async def test_summary_is_escaped_and_short(db: Database) -> None:
     assert "Phòng Thu thập thông tin" in text  # the unit with nothing
     assert f"{NEW_KV1} (trước đây: {OLD_KV1})" in text
     assert "Chờ duyệt: 2" in text and "Đã thu hồi (không tính): 1" in text
+
+    assert fmt_int(89772, "vi") == "89.772" and fmt_int(89772, "en") == "89,772"
 
     english = "\n".join(render_summary(data, "en"))
     assert "Year 2025" in english and "Pending: 2" in english and "Whole office" in english

@@ -506,6 +506,12 @@ def fmt_date(value: date | None) -> str:
     return value.strftime("%d/%m/%Y") if value is not None else ""
 
 
+def fmt_int(value: int, lang: str) -> str:
+    """12345 -> "12.345" (vi) or "12,345" (en)."""
+    text = f"{value:,}"
+    return text.replace(",", ".") if normalise_lang(lang) == "vi" else text
+
+
 def status_label(status: str, lang: str) -> str:
     return TEXTS[normalise_lang(lang)].get(f"status_{status}", status)
 
@@ -1233,16 +1239,20 @@ def render_summary(data: ReportData, lang: str = "vi") -> list[str]:
     lang = normalise_lang(lang)
     tx = TEXTS[lang]
     at = data.generated_at.astimezone(resolve_tz(data.tz_name))
+
+    def num(value: int) -> str:
+        return fmt_int(value, lang)
+
     lines: list[str] = [
         f"📊 <b>{html.escape(tx['title'])}</b>",
         f"<b>{tx['report_period']}:</b> {html.escape(period_label(data.period, lang))}",
         f"<b>{tx['scope']}:</b> {html.escape(scope_label(data, lang))}",
         f"<i>{html.escape(label(lang, 'as_of', time=f'{at:%H:%M}', date=fmt_date(at.date())))}</i>",
         "",
-        f"📝 <b>{tx['nominations']}:</b> {data.nominations_total}",
+        f"📝 <b>{tx['nominations']}:</b> {num(data.nominations_total)}",
     ]
     for status, count in data.nominations_by_status.items():
-        lines.append(f"• {html.escape(status_label(status, lang))}: {count}")
+        lines.append(f"• {html.escape(status_label(status, lang))}: {num(count)}")
     if data.nominations_detail != "all" and data.lists_included:
         lines.append(f"<i>{html.escape(tx['detail_restricted'])}</i>")
     lines += [
@@ -1251,21 +1261,25 @@ def render_summary(data: ReportData, lang: str = "vi") -> list[str]:
         + label(
             lang,
             "exemplars_line",
-            total=data.exemplars_total,
-            individual=data.exemplars_individual,
-            collective=data.exemplars_collective,
+            total=num(data.exemplars_total),
+            individual=num(data.exemplars_individual),
+            collective=num(data.exemplars_collective),
         ),
     ]
     if data.revoked_count:
-        lines.append(f"<i>{label(lang, 'revoked_line', n=data.revoked_count)}</i>")
-    lines.append(f"🤝 <b>{tx['good_deeds']}:</b> {data.good_deeds_total}")
+        lines.append(f"<i>{label(lang, 'revoked_line', n=num(data.revoked_count))}</i>")
+    lines.append(f"🤝 <b>{tx['good_deeds']}:</b> {num(data.good_deeds_total)}")
 
     top_fields = [f for f in data.by_field if f.total > 0][:TOP_N]
     if top_fields:
         lines += ["", f"🏷 <b>{tx['top_fields']}</b>"]
         for i, f in enumerate(top_fields, 1):
             figures = label(
-                lang, "field_line", total=f.total, individual=f.individual, collective=f.collective
+                lang,
+                "field_line",
+                total=num(f.total),
+                individual=num(f.individual),
+                collective=num(f.collective),
             )
             lines.append(f"{i}. {_e(field_label(f, lang))} — {figures}")
 
@@ -1276,7 +1290,7 @@ def render_summary(data: ReportData, lang: str = "vi") -> list[str]:
     if ranked:
         lines += ["", f"🏆 <b>{tx['top_units']}</b>"]
         for i, u in enumerate(ranked, 1):
-            figures = label(lang, "unit_line", exemplars=u.exemplars, deeds=u.good_deeds)
+            figures = label(lang, "unit_line", exemplars=num(u.exemplars), deeds=num(u.good_deeds))
             lines.append(f"{i}. {_e(unit_label(u, lang), 2 * NAME_CHARS)} — {figures}")
 
     lines += ["", f"⚠️ <b>{tx['no_activity']}</b>"]
@@ -1297,7 +1311,7 @@ def render_summary(data: ReportData, lang: str = "vi") -> list[str]:
             )
         more = data.good_practices_total - min(len(data.good_practices), PRACTICES_SHOWN)
         if more > 0:
-            lines.append(f"<i>{html.escape(label(lang, 'more_practices', n=more))}</i>")
+            lines.append(f"<i>{html.escape(label(lang, 'more_practices', n=num(more)))}</i>")
     return split_lines(lines)
 
 
