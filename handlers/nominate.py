@@ -58,8 +58,6 @@ PER_PAGE = 8
 
 register(Command("nominate", N_("Nominate an advanced exemplar"), Role.STAFF, group=True))
 
-# the steps, in order; "who" (a person) and "unit" (a collective) are the nominee step
-ORDER = ("kind", "nominee", "movement", "field", "criteria", "ach", "prac", "ev", "sum")
 # which step each button belongs to (None: valid on any step of the same draft)
 ACTION_STEPS: dict[str, tuple[str, ...] | None] = {
     "k": ("kind",),
@@ -99,10 +97,6 @@ EDITABLE_STEPS = {
 
 def _nominee_step(kind: NomineeKind | str) -> str:
     return "who" if str(kind) == NomineeKind.INDIVIDUAL.value else "unit"
-
-
-def _position(step: str) -> int:
-    return ORDER.index("nominee" if step in ("who", "unit") else step)
 
 
 # --- entry -------------------------------------------------------------------------------------

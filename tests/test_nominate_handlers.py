@@ -418,3 +418,22 @@ async def test_a_submit_is_announced_to_the_moderators_chat(db_url: str, clock: 
         await app.shutdown()
         if app.post_shutdown:
             await app.post_shutdown(app)
+
+
+async def test_switching_to_a_good_deed_midway_loses_nothing(harness: BotHarness) -> None:
+    h = harness
+    s = await start(h)
+    await walk_to_achievements(h, s)
+    await h.text(LAN_TG, "Thành tích đang viết dở")
+    await h.text(LAN_TG, "/gooddeed")  # the nomination draft is parked, not deleted
+    await h.text(LAN_TG, "binh")
+    await h.press(LAN_TG, btn(h, LAN_TG, "gd:pm:", f":{s.binh_id}"))
+    await h.text(LAN_TG, "/cancel")  # ends the good deed only
+    replies = await h.text(LAN_TG, "/nominate")
+    assert "đề cử chưa hoàn thành" in replies[-1]["text"]
+    await h.press(LAN_TG, btn(h, LAN_TG, "nom:cont:"))
+    # everything required is there: it resumes at the summary, where a step can be edited
+    assert "Thành tích đang viết dở" in h.last_text(LAN_TG)
+    assert btn(h, LAN_TG, "nom:ok:")
+    (n,) = await nominations(h)
+    assert n.achievements == "Thành tích đang viết dở" and n.status == "draft"
