@@ -43,11 +43,15 @@ async def test_units_tree_rename_move_merge_keep_history(
 ) -> None:
     office = await directory.add_unit(admin, "Cục Thống kê tỉnh", kind=UnitKind.OFFICE)
     a = await directory.add_unit(admin, "Phòng Tổng hợp", parent_id=office.id)
-    b = await directory.add_unit(admin, "Chi cục Thống kê khu vực I", parent_id=office.id,
-                                 kind=UnitKind.SUB_DEPARTMENT)
+    b = await directory.add_unit(
+        admin, "Chi cục Thống kê khu vực I", parent_id=office.id, kind=UnitKind.SUB_DEPARTMENT
+    )
     tree = await directory.list_units()
     assert [(u.name, u.depth) for u in tree] == [
-        ("Cục Thống kê tỉnh", 0), ("Chi cục Thống kê khu vực I", 1), ("Phòng Tổng hợp", 1)]
+        ("Cục Thống kê tỉnh", 0),
+        ("Chi cục Thống kê khu vực I", 1),
+        ("Phòng Tổng hợp", 1),
+    ]
     with pytest.raises(Conflict):
         await directory.add_unit(admin, "phong tong hop")  # same name, folded
     with pytest.raises(InvalidInput):
@@ -80,8 +84,7 @@ async def test_units_tree_rename_move_merge_keep_history(
 
 async def test_staff_cannot_manage(directory: DirectoryService, admin: Viewer) -> None:
     unit = await directory.add_unit(admin, "Phòng Nghiệp vụ")
-    staff_member = await directory.add_member(admin, "Phạm Thị Hoa", unit.id,
-                                              telegram_user_id=2002)
+    staff_member = await directory.add_member(admin, "Phạm Thị Hoa", unit.id, telegram_user_id=2002)
     staff = await directory.identify(2002)
     assert staff.member_id == staff_member.id and staff.role is Role.STAFF
     for attempt in (
@@ -150,8 +153,14 @@ async def test_invite_bad_tokens(
     unit = await directory.add_unit(admin, "Phòng Nông nghiệp")
     member = await directory.add_member(admin, "Đỗ Văn Hùng", unit.id)
     invite = await directory.create_invite(admin, member.id)
-    for bad in ("", "short", "x" * 65, "bad token with spaces!!", "<script>alert(1)</script>",
-                "' OR 1=1 --aaaaaaaaaa"):
+    for bad in (
+        "",
+        "short",
+        "x" * 65,
+        "bad token with spaces!!",
+        "<script>alert(1)</script>",
+        "' OR 1=1 --aaaaaaaaaa",
+    ):
         with pytest.raises(InvalidInput):
             await directory.redeem_invite(bad, 5005, "vi")
     with pytest.raises(NotFound):
@@ -176,9 +185,7 @@ async def test_invite_race_has_one_winner(directory: DirectoryService, admin: Vi
     assert all(isinstance(r, (AlreadyDecided, Conflict)) for r in results if r not in winners)
 
 
-async def test_access_request_approved_once(
-    directory: DirectoryService, admin: Viewer
-) -> None:
+async def test_access_request_approved_once(directory: DirectoryService, admin: Viewer) -> None:
     unit = await directory.add_unit(admin, "Phòng Thương mại")
     request = await directory.request_access(8008, "Ngô Thị Thu", unit.id, "en")
     with pytest.raises(Conflict):
@@ -225,7 +232,7 @@ async def test_deactivated_member_is_a_stranger(directory: DirectoryService, adm
 CSV_OK = (
     "full_name,unit,role,telegram_user_id,position\n"
     "Nguyễn Văn An,PTH,staff,,Chuyên viên\n"
-    "\"<b>Trần</b> Thị Bé 🌸\",Phòng Tổng hợp,council,4242,\n"
+    '"<b>Trần</b> Thị Bé 🌸",Phòng Tổng hợp,council,4242,\n'
 )
 
 
@@ -260,7 +267,7 @@ async def test_import_csv_wrong_encoding_and_headers(
         await directory.import_members_csv(CSV_OK.encode("cp1258", errors="replace"))
     assert "UTF-8" in caught.value.problems[0][1]
     with pytest.raises(ImportError_):
-        await directory.import_members_csv("name,department\nA,B\n".encode())
+        await directory.import_members_csv(b"name,department\nA,B\n")
     with pytest.raises(ImportError_):
         await directory.import_members_csv(b"full_name,unit\n")
 

@@ -1274,7 +1274,7 @@ class FakeTelegramCore:
     async def wait_for_request(
         self,
         predicate: Callable[[RecordedRequest], bool] | str,
-        timeout: float = 10.0,  # noqa: ASYNC109 - the wait is the point
+        timeout: float = 10.0,
         *,
         after: int = 0,
     ) -> RecordedRequest:
@@ -1309,7 +1309,7 @@ class FakeTelegramCore:
         self,
         chat_id: int | str | None,
         predicate: Callable[[JSONDict], bool] | None = None,
-        timeout: float = 10.0,  # noqa: ASYNC109 - the wait is the point
+        timeout: float = 10.0,
         *,
         after: int = 0,
     ) -> JSONDict:
@@ -1345,7 +1345,7 @@ class FakeTelegramCore:
                 )
             await self._changed.wait(remaining)
 
-    async def wait_for_updates_consumed(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    async def wait_for_updates_consumed(self, timeout: float = 10.0) -> None:
         """Wait until every queued update was confirmed (getUpdates offset) or delivered."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
