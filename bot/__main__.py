@@ -85,6 +85,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     application = build_application(settings)
     tg = settings.telegram
+    if settings.announcements.role == "scheduler":
+        # a second instance beside the one that takes the updates (Telegram allows one poller
+        # per token): it posts the scheduled announcements and fetches nothing
+        from bot.scheduler import run_scheduler_only
+
+        log.info(
+            "Hoa Đẹp scheduler-only instance starting (database %s)",
+            _safe_url(settings.database.url),
+        )
+        asyncio.run(run_scheduler_only(application))
+        return 0
     log.info("Hoa Đẹp starting (%s mode, database %s)", tg.mode, _safe_url(settings.database.url))
     if tg.mode == "webhook":
         if not tg.webhook_url:
@@ -243,7 +254,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hoadep", description="Hoa Đẹp — emulation movement bot")
     p.add_argument("--log-level", default=os.environ.get("HOADEP_LOG_LEVEL", "INFO"))
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="migrate the database and run the bot").set_defaults(func=cmd_run)
+    sub.add_parser(
+        "run",
+        help='migrate the database and run the bot (with [announcements] role = "scheduler": '
+        "only post the scheduled announcements, fetch no updates)",
+    ).set_defaults(func=cmd_run)
     sub.add_parser("migrate", help="upgrade the database schema").set_defaults(func=cmd_migrate)
     imp = sub.add_parser("import", help="import members (CSV) or other data")
     imp.add_argument("what", help="members.csv, or a kind (members, catalogue) followed by a file")

@@ -15,12 +15,14 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes, Defaults
-from telegram.request import BaseRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
-from bot import outbox, voting_jobs
+from bot import outbox, scheduler, voting_jobs
+from bot.broadcast import GuardedRequest
 from bot.commands import for_role
 from bot.config import Settings
 from bot.context import BotContext
+from bot.ratelimit import PacingRateLimiter
 from bot.services.clock import Clock
 from bot.services.registry import Services, build_services
 from bot.texts import LANGUAGES, translator
@@ -67,10 +69,17 @@ def build_application(
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )
-    if request is not None:
-        builder = builder.request(request)
+    # the broadcaster marks an announcement "sending" from inside the HTTP layer (bot/broadcast.py)
+    builder = builder.request(GuardedRequest(request or HTTPXRequest(connection_pool_size=256)))
     if get_updates_request is not None:
         builder = builder.get_updates_request(get_updates_request)
+    if rate_limiter is None and request is None:
+        # talking to Telegram over HTTP: stay under its limits, evenly paced. A given request
+        # (the offline Bot API of the handler tests) gets a limiter only when one is passed.
+        rate_limiter = PacingRateLimiter(
+            overall_rate=settings.announcements.global_rate,
+            group_rate_per_minute=settings.announcements.group_rate_per_minute,
+        )
     if rate_limiter is not None:
         builder = builder.rate_limiter(rate_limiter)
     application: HoaApplication = builder.build()
@@ -79,6 +88,7 @@ def build_application(
     install(application)
     outbox.install(application)
     voting_jobs.install(application)
+    scheduler.install(application)
     return application
 
 

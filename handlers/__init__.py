@@ -11,6 +11,7 @@ def install(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Registration order is behaviour: gatekeeping first, then features, then fallbacks."""
     from handlers import (
         admin,
+        announce,
         audit,
         catalogue,
         errors,
@@ -18,6 +19,7 @@ def install(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         flows,
         gate,
         gooddeed,
+        groups,
         my,
         nominate,
         review,
@@ -26,7 +28,20 @@ def install(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     )
 
     gate.install(application)
-    features = (start, admin, catalogue, nominate, gooddeed, my, review, vote, exemplars, audit)
+    features = (
+        start,
+        admin,
+        catalogue,
+        nominate,
+        gooddeed,
+        my,
+        review,
+        vote,
+        exemplars,
+        audit,
+        groups,
+        announce,
+    )
     for feature in features:
         for handler in feature.handlers():
             application.add_handler(handler)

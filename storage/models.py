@@ -128,7 +128,8 @@ class VoteChoice(StrEnum):
 
 
 class RunStatus(StrEnum):
-    CLAIMED = "claimed"
+    CLAIMED = "claimed"  # the slot is reserved for the group; nothing is on the wire
+    SENDING = "sending"  # a request is on the wire (after a crash: in doubt, never resent)
     SENT = "sent"
     RETRY = "retry"
     FAILED = "failed"

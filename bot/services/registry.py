@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.config import Settings
+from bot.services.announcements import AnnouncementService
 from bot.services.audit_view import AuditViewService
 from bot.services.catalogue import CatalogueService
 from bot.services.clock import Clock
@@ -35,6 +36,7 @@ class Services:
     exemplars: ExemplarService
     audit_view: AuditViewService
     submissions: SubmissionService
+    announcements: AnnouncementService
 
 
 def build_services(settings: Settings, db: Database, clock: Clock | None = None) -> Services:
@@ -58,7 +60,7 @@ def build_services(settings: Settings, db: Database, clock: Clock | None = None)
             viewer_cache_seconds=settings.access.member_cache_seconds,
         ),
         flows=FlowService(db, clock),
-        groups=GroupService(db, clock),
+        groups=GroupService(db, clock, settings.organisation.default_language),
         outbox=OutboxService(db, clock),
         catalogue=CatalogueService(db, clock),
         moderation=moderation,
@@ -77,5 +79,12 @@ def build_services(settings: Settings, db: Database, clock: Clock | None = None)
             settings.submissions,
             tz=settings.organisation.tz,
             on_submitted=[moderation.announce_new_submission],
+        ),
+        announcements=AnnouncementService(
+            db,
+            clock,
+            settings.announcements,
+            timezone=settings.organisation.timezone,
+            default_language=settings.organisation.default_language,
         ),
     )
