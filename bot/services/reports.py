@@ -103,14 +103,10 @@ DRAFT = SubmissionStatus.DRAFT.value
 INDIVIDUAL = NomineeKind.INDIVIDUAL.value
 COLLECTIVE = NomineeKind.COLLECTIVE.value
 
-# Error messages new with this module. They are not yet in locales/*/*.po (this module's owner may
-# not edit the catalogs), so they are not marked with N_ yet: the error mapper shows the English
-# text until the entries are added to a locales/{vi,en}/reports.po and these are wrapped in N_().
-# Proposed vi: "Chỉ quản trị viên và cán bộ phụ trách đơn vị được xem báo cáo." /
-# "Kỳ báo cáo không hợp lệ." / "Múi giờ {tz} không hợp lệ."
-MSG_REPORTS_ROLE = "Reports are for administrators and unit officers."
-MSG_BAD_PERIOD = "That period is not valid."
-MSG_BAD_TZ = "Unknown time zone {tz}."
+# Error messages new with this module (translated in locales/{vi,en}/reports.po).
+MSG_REPORTS_ROLE = N_("Reports are for administrators and unit officers.")
+MSG_BAD_PERIOD = N_("That period is not valid.")
+MSG_BAD_TZ = N_("Unknown time zone {tz}.")
 
 
 # --- period and scope ----------------------------------------------------------------------------
@@ -787,7 +783,7 @@ async def _load_units(session: AsyncSession) -> dict[int, _UnitInfo]:
     }
 
 
-def scope_unit_ids(units: dict[int, _UnitInfo], root: int) -> frozenset[int]:
+def _scope_unit_ids(units: dict[int, _UnitInfo], root: int) -> frozenset[int]:
     """The unit, its descendants (parent_id) and its predecessors (merged_into_id), recursively."""
     children: dict[int, list[int]] = defaultdict(list)
     for u in units.values():
@@ -823,7 +819,7 @@ def _authorise(
         return None
     if scope.unit_id not in units:
         raise NotFound(N_("That unit no longer exists."))
-    return scope_unit_ids(units, scope.unit_id)
+    return _scope_unit_ids(units, scope.unit_id)
 
 
 async def _resolve_period(session: AsyncSession, period: ReportPeriod) -> ResolvedPeriod:
