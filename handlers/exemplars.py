@@ -20,7 +20,7 @@ from bot.context import BotContext
 from bot.keyboards import Callback, button, decode, markup, pager, rows, scope_pattern, url_button
 from bot.services.directory import Role, Viewer
 from bot.services.errors import N_, InvalidInput, NotAllowed, NotFound
-from bot.services.exemplars import ExemplarCard, ExemplarFilter
+from bot.services.exemplars import FEED_PAGE, PAGE_SIZE, ExemplarCard, ExemplarFilter
 from bot.services.flows import Flow
 from bot.texts import HTML, Translator, bold, escape, italic, truncate
 from handlers.common import is_private, reply, toast
@@ -135,14 +135,14 @@ async def _list(
     else:
         lines.append(t("{count} exemplar(s).", count=result.total))
         lines.append("")
-        start = result.page * 8
+        start = result.page * PAGE_SIZE
         for i, row in enumerate(result.items, start=start + 1):
             detail = ", ".join(x for x in (row.title_name, row.unit_name) if x)
             lines.append(f"{i}. {bold(row.name)}" + (f" — {escape(detail)}" if detail else ""))
     layout: list[list[InlineKeyboardButton]] = rows(
         (
             button(f"{i}. {row.name}"[:60], S, "v", row.id, state, result.page)
-            for i, row in enumerate(result.items, start=result.page * 8 + 1)
+            for i, row in enumerate(result.items, start=result.page * PAGE_SIZE + 1)
         ),
         per_row=2,
     )
@@ -466,7 +466,7 @@ async def _feed_page(
     layout: list[list[InlineKeyboardButton]] = []
     if not result.items:
         lines += ["", t("No good deed has been published yet.")]
-    for i, deed in enumerate(result.items, start=result.page * 5 + 1):
+    for i, deed in enumerate(result.items, start=result.page * FEED_PAGE + 1):
         where = " · ".join(
             x
             for x in (

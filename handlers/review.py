@@ -114,26 +114,24 @@ def render_card(t: Translator, item: ReviewItem, *, limit: int = 1200) -> HTML:
     if item.attachments:
         lines += ["", t("Evidence: {count} file(s), shown above.", count=len(item.attachments))]
     if item.status.value != "submitted":
-        lines += ["", _status_line(t, item.type, item.status.value)]
+        lines += ["", escape(_status_line(t, item.status.value))]
     text = HTML("\n".join(lines))
     if len(text) > 4000 and limit > 100:
         return render_card(t, item, limit=limit // 2)
     return text
 
 
-def _status_line(t: Translator, item_type: ItemType, status: str) -> str:
-    if status == "in_review":
-        return t("🗳 The council is voting on this nomination.")
-    return t("Status: {status}", status=t.raw(STATUS_NAMES.get(status, status)))
+def _status_line(t: Translator, status: str) -> str:
+    return t.raw(STATUS_LINES.get(status, N_("Status: pending.")))
 
 
-STATUS_NAMES = {
-    "submitted": N_("pending"),
-    "in_review": N_("council vote in progress"),
-    "approved": N_("approved"),
-    "rejected": N_("rejected"),
-    "changes_requested": N_("changes requested"),
-    "withdrawn": N_("withdrawn"),
+STATUS_LINES = {
+    "submitted": N_("Status: pending."),
+    "in_review": N_("🗳 The council is voting on this nomination."),
+    "approved": N_("Status: approved."),
+    "rejected": N_("Status: rejected."),
+    "changes_requested": N_("Status: changes requested."),
+    "withdrawn": N_("Status: withdrawn by the author."),
 }
 
 
@@ -199,9 +197,7 @@ def render_state(t: Translator, state: ItemState, *, brief: bool = False) -> HTM
     return HTML(f"{bold(head)}\n{line}")
 
 
-def card_markup(
-    t: Translator, viewer: Viewer, item: ReviewItem, settings: Any
-) -> InlineKeyboardMarkup | None:
+def card_markup(t: Translator, viewer: Viewer, item: ReviewItem) -> InlineKeyboardMarkup | None:
     if item.status.value != "submitted":
         return None
     code, ref = item.type.code, item.id
@@ -326,9 +322,7 @@ async def _open(context: BotContext, viewer: Viewer, item_type: ItemType, item_i
     text = render_card(t, item)
     if failed:
         text = HTML(text + "\n" + t("{count} evidence file(s) could not be shown.", count=failed))
-    sent = await context.bot.send_message(
-        chat_id, text, reply_markup=card_markup(t, viewer, item, context.services.settings)
-    )
+    sent = await context.bot.send_message(chat_id, text, reply_markup=card_markup(t, viewer, item))
     await context.services.moderation.record_card(item_type, item_id, chat_id, sent.message_id)
 
 
@@ -455,7 +449,7 @@ async def back(update: Update, context: BotContext, viewer: Viewer, data: Callba
         update,
         context,
         render_card(context.t, item),
-        card_markup(context.t, viewer, item, context.services.settings),
+        card_markup(context.t, viewer, item),
     )
 
 

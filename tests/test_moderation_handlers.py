@@ -327,3 +327,26 @@ async def test_good_deeds_feed_and_audit(world_h: tuple[BotHarness, World]) -> N
     assert "Cú pháp" in replies[-1]["text"]
     async with h.services.db.read() as session:
         assert (await session.scalar(select(func.count()).select_from(Ballot))) == 0
+
+
+async def test_the_voting_job_reminds_then_closes(world_h: tuple[BotHarness, World]) -> None:
+    h, w = world_h
+    assert h.app.job_queue is not None and h.app.job_queue.get_jobs_by_name("voting")
+    n = await add_nomination(h.services.db, w)
+    view = await h.services.voting.open_vote(w.viewer("admin"), n, days=2)
+    await deliver(h.app)
+    await h.press(COUNCIL_TG[0], f"vt:c:{view.id}:a")
+    h.clock.advance(timedelta(days=1, hours=1))  # 23 hours left
+    await tick(h)
+    assert "Nhắc việc" in h.last_text(COUNCIL_TG[1]) and "Nhắc việc" in h.last_text(COUNCIL_TG[2])
+    assert "Nhắc việc" not in h.last_text(COUNCIL_TG[0])
+    reminder = h.core.sent(COUNCIL_TG[1])[-1]
+    await h.feed(h.core.press_button(COUNCIL_TG[1], reminder, f"vt:c:{view.id}:a"))
+    await tick(h)  # once only
+    assert sum("Nhắc việc" in t for t in h.texts(COUNCIL_TG[2])) == 1
+    h.clock.advance(timedelta(hours=23))
+    await tick(h)
+    async with h.services.db.read() as session:
+        status = await session.scalar(select(Nomination.status).where(Nomination.id == n))
+    assert status == "approved"  # 2 of 3 agreed, threshold 50%
+    assert "BIÊN BẢN" in h.last_text(ADMIN_TG)
