@@ -321,3 +321,32 @@ async def test_admin_chat_hook_and_cards(db: Database, clock: FixedClock, world:
         (ADMIN_CHAT, 77, True),
     ]
     assert await loud.cards(ItemType.GOOD_DEED, n) == []
+
+
+async def test_no_commendation_under_discipline(
+    db: Database, clock: FixedClock, world: World
+) -> None:
+    from bot.services.voting import VotingService
+
+    mod = service(db, clock)
+    voting = VotingService(db, clock, mod.settings, mod)
+    n = await add_nomination(db, world)
+    async with db.transaction() as session:
+        await session.execute(
+            update(Member)
+            .where(Member.id == world.members["nominee"])
+            .values(under_discipline=True)
+        )
+    with pytest.raises(InvalidInput) as err:
+        await mod.decide(world.viewer("admin"), ItemType.NOMINATION, n, Outcome.APPROVED)
+    assert err.value.params["name"] == "Trần Văn Được"
+    with pytest.raises(InvalidInput):
+        await voting.open_vote(world.viewer("admin"), n)
+    # rejecting it, or asking for changes, stays possible
+    await mod.decide(
+        world.viewer("admin"),
+        ItemType.NOMINATION,
+        n,
+        Outcome.CHANGES_REQUESTED,
+        reason="Chờ kết luận",
+    )

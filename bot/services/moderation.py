@@ -304,6 +304,25 @@ async def subject_name(
     return "—"
 
 
+async def check_discipline(session: AsyncSession, nomination_id: int) -> None:
+    """No commendation while the nominee is under discipline or investigation."""
+    row = (
+        await session.execute(
+            select(Member.full_name)
+            .join(Nomination, Nomination.nominee_member_id == Member.id)
+            .where(Nomination.id == nomination_id, Member.under_discipline.is_(True))
+        )
+    ).first()
+    if row is not None:
+        raise InvalidInput(
+            N_(
+                "{name} is under discipline or investigation: no commendation can be approved "
+                "for now."
+            ),
+            name=row[0],
+        )
+
+
 async def admin_chats(session: AsyncSession) -> list[tuple[int, str]]:
     """(Telegram id, language) of every active, linked administrator."""
     rows = await session.execute(
@@ -690,6 +709,8 @@ class ModerationService:
                 raise await self.already(session, item_type, item_id)
             if version is not None and version != seen:
                 raise await self.already(session, item_type, item_id)
+            if item_type is ItemType.NOMINATION and outcome is Outcome.APPROVED:
+                await check_discipline(session, item_id)
             won = affected(
                 await session.execute(
                     update(model)

@@ -33,7 +33,13 @@ from bot.services import audit
 from bot.services.clock import Clock
 from bot.services.directory import Viewer
 from bot.services.errors import N_, AlreadyDecided, InvalidInput, NotAllowed, NotFound
-from bot.services.moderation import ItemType, ModerationService, admin_chats, subject_name
+from bot.services.moderation import (
+    ItemType,
+    ModerationService,
+    admin_chats,
+    check_discipline,
+    subject_name,
+)
 from bot.services.outbox import button, enqueue
 from storage.db import Database, affected
 from storage.models import (
@@ -241,6 +247,7 @@ class VotingService:
                 version is not None and version != row.version
             ):
                 raise await self.moderation.already(session, ItemType.NOMINATION, nomination_id)
+            await check_discipline(session, nomination_id)
             council = list(
                 await session.execute(
                     select(Member.id, Member.telegram_user_id, Member.language)
