@@ -22,6 +22,7 @@ def install(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         groups,
         my,
         nominate,
+        report,
         review,
         start,
         vote,
@@ -39,6 +40,7 @@ def install(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         vote,
         exemplars,
         audit,
+        report,
         groups,
         announce,
     )
