@@ -10,8 +10,14 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.services.errors import N_
+
+if TYPE_CHECKING:
+    from bot.services.reports import ReportPeriod
+    from bot.texts import Translator
 
 log = logging.getLogger("hoadep")
 
@@ -244,6 +250,149 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+REPORT_LISTS = ("exemplars", "nominations", "good_deeds", "units")
+REPORT_CHARTS = ("deeds", "fields")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """`hoadep report`: the files of /report, made as an administrator (any scope)."""
+    settings = _settings()
+    setup_logging(settings, args.log_level)
+    from bot.texts import translator
+
+    lang = args.lang or settings.organisation.default_language
+    t = translator(lang, settings.organisation.timezone)
+
+    def fail(message: str, **params: object) -> int:
+        print(t.raw(message).format(**params), file=sys.stderr)
+        return 2
+
+    if args.format == "csv" and args.list is None:
+        return fail(N_("--format csv needs --list: exemplars, nominations, good_deeds or units."))
+    if args.format == "png" and args.chart is None:
+        return fail(N_("--format png needs --chart: deeds or fields."))
+    try:
+        period = _report_period(args.period)
+    except ValueError:
+        return fail(
+            N_("“{text}” is not a period: write movement:ID, year:YYYY or dd/mm/yyyy-dd/mm/yyyy."),
+            text=args.period,
+        )
+    unit = args.unit.strip().lower()
+    if unit != "all" and not (unit.isdigit() and len(unit) <= 12):
+        return fail(N_("“{text}” is not a unit: write a unit id or all."), text=args.unit)
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        return fail(N_("No such folder: {path}"), path=str(out.parent))
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database.url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        # SQLite would create an empty file: say what is missing instead
+        return fail(N_("No SQLite database at {path}."), path=url.database or "")
+    return asyncio.run(_report(settings, args, period, None if unit == "all" else int(unit), t))
+
+
+def _report_period(text: str) -> ReportPeriod:
+    from bot.services.catalogue import parse_period
+    from bot.services.errors import DomainError
+    from bot.services.reports import ReportPeriod
+
+    raw = text.strip()
+    kind, _, value = raw.partition(":")
+    if kind.lower() == "movement" and value.strip().isdigit():
+        return ReportPeriod.for_movement(int(value))
+    if kind.lower() == "year" and value.strip().isdigit() and len(value.strip()) == 4:
+        return ReportPeriod.for_year(int(value))
+    try:
+        start, end = parse_period(raw)
+    except DomainError:
+        raise ValueError(raw) from None
+    return ReportPeriod.between(start, end)
+
+
+async def _report(
+    settings: Settings,
+    args: argparse.Namespace,
+    period: ReportPeriod,
+    unit_id: int | None,
+    t: Translator,
+) -> int:
+    from sqlalchemy import select
+
+    from bot.services import report_files
+    from bot.services.errors import DomainError
+    from bot.services.reports import ReportScope, build_report
+    from storage import migrate
+    from storage.db import Database
+    from storage.models import Member, Role
+
+    def fail(message: str, **params: object) -> int:
+        print(t.raw(message).format(**params), file=sys.stderr)
+        return 2
+
+    db = Database(settings.database.url)
+    try:
+        try:
+            if not await migrate.is_up_to_date(db):
+                return fail(N_("The database schema is out of date: run `hoadep migrate` first."))
+            async with db.read() as session:
+                admin = await session.scalar(
+                    select(Member.id)
+                    .where(Member.role == Role.ADMIN.value, Member.active.is_(True))
+                    .order_by(Member.id)
+                    .limit(1)
+                )
+        except Exception as exc:
+            log.debug("database error", exc_info=exc)
+            return fail(
+                N_("Cannot read the database {url}: {error}"),
+                url=_safe_url(settings.database.url),
+                error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            )
+        if admin is None:
+            return fail(
+                N_(
+                    "There is no active administrator in the database yet, and reports from the "
+                    "command line are made as an administrator. Send /start to the bot from an "
+                    "administrator's account first."
+                )
+            )
+        scope = ReportScope.office() if unit_id is None else ReportScope.unit(unit_id)
+        lang = t.language
+        try:
+            data = await build_report(
+                db,
+                admin,
+                period,
+                scope,
+                settings.organisation.tz,
+                include_lists=args.format != "png",
+            )
+        except DomainError as exc:
+            return fail(exc.message, **exc.params)
+        if args.format == "xlsx":
+            content = await report_files.to_xlsx_async(data, lang)
+        elif args.format == "csv":
+            content = await report_files.to_csv_async(data, args.list, lang)
+        elif args.chart == "deeds":
+            content = await report_files.chart_deeds_per_unit_month_async(data, lang)
+        else:
+            content = await report_files.chart_exemplars_per_field_async(data, lang)
+    finally:
+        await db.dispose()
+    out = Path(args.out)
+    partial = out.with_name(out.name + ".partial")
+    try:
+        partial.write_bytes(content)
+        os.replace(partial, out)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        return fail(N_("Cannot write {path}: {error}"), path=str(out), error=exc.strerror or exc)
+    print(t.raw("Report written to {path} ({size} bytes).").format(path=out, size=len(content)))
+    return 0
+
+
 def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -268,6 +417,24 @@ def parser() -> argparse.ArgumentParser:
     backup.add_argument("file")
     backup.add_argument("--force", action="store_true")
     backup.set_defaults(func=cmd_backup)
+    rep = sub.add_parser(
+        "report",
+        help="write a sơ kết / tổng kết report file (as an administrator: any unit, or all)",
+        description="The files of /report, made as an administrator (the whole office or any "
+        "unit, with its sub-units and the units merged into it).",
+    )
+    rep.add_argument(
+        "--period",
+        required=True,
+        help="movement:ID, year:YYYY, or dd/mm/yyyy-dd/mm/yyyy (both days included)",
+    )
+    rep.add_argument("--unit", default="all", help="a unit id, or all (default: all)")
+    rep.add_argument("--format", required=True, choices=("xlsx", "csv", "png"))
+    rep.add_argument("--list", choices=REPORT_LISTS, help="with --format csv: which list")
+    rep.add_argument("--chart", choices=REPORT_CHARTS, help="with --format png: which chart")
+    rep.add_argument("--lang", choices=("vi", "en"), help="default: organisation.default_language")
+    rep.add_argument("--out", required=True, help="the file to write (replaced if it exists)")
+    rep.set_defaults(func=cmd_report)
     return p
 
 
