@@ -8,12 +8,12 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from bot.app import set_menu_for
 from bot.context import BotContext
-from bot.keyboards import Callback, button, decode, markup, pager, rows, scope_pattern
+from bot.keyboards import BadCallback, Callback, button, decode, markup, pager, rows, scope_pattern
 from bot.services.directory import Role, UnitView, Viewer
 from bot.services.errors import N_, NotAllowed
 from bot.services.flows import Flow
 from bot.texts import HTML, bold, code, escape, link
-from handlers.common import is_private, reply
+from handlers.common import is_private, reply, toast
 from handlers.flows import route
 
 S = "adm"
@@ -68,6 +68,9 @@ async def _menu(update: Update, context: BotContext) -> None:
 
 async def on_admin(update: Update, context: BotContext) -> None:
     viewer = _admin(context)
+    if not is_private(update):  # administration shows people's data: private chats only
+        await toast(update, context.t("Please use /admin in a private chat with me."), alert=True)
+        return
     data = decode(update.callback_query.data if update.callback_query else None)
     action = ACTIONS.get(data.action)
     if action is None:
@@ -357,10 +360,7 @@ async def _member_card(update: Update, context: BotContext, member_id: int) -> N
 async def member_role(update: Update, context: BotContext, viewer: Viewer, data: Callback) -> None:
     role = ROLE_CODES.get(data.word(1))
     if role is None:
-        await reply(
-            update, context, context.t("This button is no longer valid. Please start again.")
-        )
-        return
+        raise BadCallback("unknown role")
     member = await context.services.directory.change_member(viewer, data.num(0), role=role)
     if member.telegram_user_id:
         await set_menu_for(

@@ -15,7 +15,7 @@ from bot.commands import for_viewer
 from bot.context import BotContext
 from bot.keyboards import button, decode, markup, pager, rows, scope_pattern
 from bot.services.directory import Viewer
-from bot.services.errors import N_, InvalidInput
+from bot.services.errors import N_, InvalidInput, NotAllowed
 from bot.services.flows import Flow
 from bot.services.text import clean_name
 from bot.texts import HTML, bold, escape
@@ -300,6 +300,8 @@ async def on_access_decision(update: Update, context: BotContext) -> None:
 
     data = decode(update.callback_query.data if update.callback_query else None)
     viewer = context.require_viewer()
+    if not is_private(update):  # a request shows a person's data: private chats only
+        raise NotAllowed(N_("Please use /admin in a private chat with me."))
     request = await context.services.directory.decide_access_request(
         viewer, data.num(0), approve=data.action == "ok"
     )
