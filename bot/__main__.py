@@ -70,6 +70,7 @@ async def _migrate(settings: Settings) -> None:
     try:
         before = await migrate.current_revisions(db)
         await migrate.upgrade(db)
+        await db.optimize()
         after = await migrate.current_revisions(db)
         if before != after:
             log.info("database migrated: %s -> %s", sorted(before) or "empty", sorted(after))

@@ -89,6 +89,13 @@ class Database:
         async with self.read_sessions() as session:
             yield session
 
+    async def optimize(self) -> None:
+        """Keep the query planner's statistics current (SQLite has none until asked;
+        PostgreSQL's autovacuum does this by itself)."""
+        if self.is_sqlite:
+            async with self.engine.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA optimize=0x10002")
+
     async def dispose(self) -> None:
         await self.engine.dispose()
         await self.reader.dispose()

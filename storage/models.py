@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -345,6 +346,19 @@ class Nomination(Base):
         Index("ix_nominations_nominator_status", "nominator_id", "status"),
         Index("ix_nominations_movement_status", "movement_id", "status"),
         Index("ix_nominations_unit_status", "unit_id", "status"),
+        # the exemplar registry: live exemplars newest first, filtered without a table scan
+        Index(
+            "ix_nominations_registry",
+            "status",
+            "decided_at",
+            "id",
+            "movement_id",
+            "field_id",
+            "unit_id",
+            "nominee_member_id",
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
         CheckConstraint(
             "(nominee_member_id IS NOT NULL) OR (nominee_unit_id IS NOT NULL) OR status = 'draft'",
             name="nominee_present",

@@ -473,6 +473,21 @@ def upgrade() -> None:
             "ix_nominations_status_submitted", ["status", "submitted_at"], unique=False
         )
         batch_op.create_index("ix_nominations_unit_status", ["unit_id", "status"], unique=False)
+        batch_op.create_index(
+            "ix_nominations_registry",
+            [
+                "status",
+                "decided_at",
+                "id",
+                "movement_id",
+                "field_id",
+                "unit_id",
+                "nominee_member_id",
+            ],
+            unique=False,
+            sqlite_where=sa.text("revoked_at IS NULL"),
+            postgresql_where=sa.text("revoked_at IS NULL"),
+        )
 
     op.create_table(
         "announcement_runs",
@@ -722,6 +737,7 @@ def downgrade() -> None:
 
     op.drop_table("announcement_runs")
     with op.batch_alter_table("nominations", schema=None) as batch_op:
+        batch_op.drop_index("ix_nominations_registry")
         batch_op.drop_index("ix_nominations_unit_status")
         batch_op.drop_index("ix_nominations_status_submitted")
         batch_op.drop_index(batch_op.f("ix_nominations_nominee_unit_id"))
