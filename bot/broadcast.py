@@ -36,7 +36,7 @@ import asyncio
 import contextvars
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -57,10 +57,13 @@ from bot.services.announcements import (
     MAX_ATTEMPTS,
     SKIP_NOTHING,
     UNCERTAIN,
+    WEEKLY_DIGEST,
+    AnnouncementService,
     Content,
     EventKind,
     MovementEvent,
     PendingRun,
+    split_progress,
     with_progress,
 )
 from bot.services.groups import InactiveReason
@@ -72,9 +75,6 @@ CONCURRENCY = 64  # runs in flight at once (the rate limiter decides when each g
 READ_TIMEOUT = 30.0  # a slow answer is waited for: a timeout leaves the outcome in doubt
 DESCRIPTION_LIMIT = 400  # characters of a deed's description in a digest
 PRACTICE_LIMIT = 1200  # characters of an exemplar's achievements / good practices
-
-Guard = Callable[[], Awaitable[None]]
-_GUARD: contextvars.ContextVar[Guard | None] = contextvars.ContextVar("hoadep_send_guard")
 
 
 class RunTaken(TelegramError):
@@ -91,9 +91,47 @@ class Stopping(TelegramError):
         super().__init__("the bot is stopping")
 
 
+class _Wire:
+    """One message of one run on its way: marks the run ``sending`` right before each request
+    is written, and releases it when Telegram answers with an error (nothing delivered)."""
+
+    def __init__(
+        self,
+        announcements: AnnouncementService,
+        run_id: int,
+        ref: str | None,
+        stopping: Callable[[], bool],
+    ) -> None:
+        self.announcements = announcements
+        self.run_id = run_id
+        self.ref = ref
+        self.stopping = stopping
+        self.attempt: int | None = None  # the attempt number of the latest request
+        self.on_wire = False  # the latest request was written and not answered with an error
+
+    async def before(self) -> None:
+        self.on_wire = False
+        if self.stopping():
+            raise Stopping
+        attempt = await self.announcements.begin_send(self.run_id, self.ref)
+        if attempt is None:
+            raise RunTaken
+        self.attempt = attempt
+        self.on_wire = True
+
+    async def refused(self) -> None:
+        self.on_wire = False
+        if self.attempt is not None:
+            await self.announcements.release(self.run_id, self.attempt)
+
+
+_WIRE: contextvars.ContextVar[_Wire | None] = contextvars.ContextVar("hoadep_send_wire")
+
+
 class GuardedRequest(BaseRequest):
-    """The bot's HTTP layer, unchanged except that a send made by the broadcaster first runs its
-    guard (which marks the run ``sending``), right before the request is written."""
+    """The bot's HTTP layer, unchanged except around a send made by the broadcaster: the run is
+    marked ``sending`` right before the request is written (after the rate limiter's wait) and
+    released when the answer is an error status (429, 400, 403, 5xx: nothing was delivered)."""
 
     def __init__(self, inner: BaseRequest) -> None:
         self.inner = inner
@@ -118,10 +156,10 @@ class GuardedRequest(BaseRequest):
         connect_timeout: Any = BaseRequest.DEFAULT_NONE,
         pool_timeout: Any = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
-        guard = _GUARD.get(None)
-        if guard is not None:
-            await guard()
-        return await self.inner.do_request(
+        wire = _WIRE.get(None)
+        if wire is not None:
+            await wire.before()
+        code, payload = await self.inner.do_request(
             url,
             method,
             request_data=request_data,
@@ -130,14 +168,17 @@ class GuardedRequest(BaseRequest):
             connect_timeout=connect_timeout,
             pool_timeout=pool_timeout,
         )
+        if wire is not None and not 200 <= code < 300:
+            await wire.refused()
+        return code, payload
 
 
 def maybe_delivered(exc: NetworkError) -> bool:
-    """Whether Telegram may have carried out a request that ended with this error."""
+    """Whether Telegram may have carried out a request that ended with this error (and no
+    answer: an error answer proves it did not)."""
     cause = exc.__cause__
     if cause is None:
-        # a timeout of unknown origin may have arrived; an HTTP error status (5xx) did not
-        return isinstance(exc, TimedOut)
+        return isinstance(exc, TimedOut)  # a timeout of unknown origin may have arrived
     return not isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
@@ -155,13 +196,16 @@ def _retry_after(exc: RetryAfter) -> timedelta:
 
 
 @dataclass(slots=True)
-class _Attempt:
-    started: bool = False  # the run was moved to "sending" by this delivery
-    on_wire: bool = False  # the latest request passed the guard
+class _Prepared:
+    run: PendingRun
+    parts: list[str] | None = None  # None: nothing to send (skipped or failed already)
 
 
 class Broadcaster:
-    """Sends pending runs and records each outcome (see the module docstring)."""
+    """Sends pending runs and records each outcome (see the module docstring).
+
+    The runs are prepared (rendered) in order first, then their sends start in that order, so
+    the rate limiter serves the groups in the order of the runs."""
 
     def __init__(
         self,
@@ -176,45 +220,86 @@ class Broadcaster:
         self.concurrency = concurrency
 
     async def deliver(self, runs: Sequence[PendingRun]) -> Counter[str]:
-        """Deliver the runs concurrently; returns how many ended how."""
+        """Deliver the runs; returns how many ended how."""
+        outcomes: Counter[str] = Counter()
+        cache: dict[tuple[Any, ...], str | None] = {}
+        prepared: list[_Prepared] = []
+        for run in runs:
+            if self.stopping():
+                break
+            try:
+                item = await self._prepare(run, cache)
+            except Exception:  # the database may be what failed: the run stays as it is
+                log.exception("announcement run %s could not be prepared", run.id)
+                outcomes["error"] += 1
+                continue
+            if item.parts is None:
+                outcomes["skipped"] += 1
+            else:
+                prepared.append(item)
         semaphore = asyncio.Semaphore(self.concurrency)
 
-        async def one(run: PendingRun) -> str:
+        async def one(item: _Prepared) -> str:
             async with semaphore:
                 if self.stopping():
                     return "stopped"
                 try:
-                    return await self._deliver(run)
-                except Exception:  # the database may be what failed: the run stays as it is
-                    log.exception("announcement run %s could not be delivered", run.id)
+                    return await self._deliver(item)
+                except Exception:
+                    log.exception("announcement run %s could not be delivered", item.run.id)
                     return "error"
 
-        return Counter(await asyncio.gather(*(one(r) for r in runs)))
+        outcomes.update(await asyncio.gather(*(one(item) for item in prepared)))
+        return outcomes
 
-    async def _deliver(self, run: PendingRun) -> str:
+    async def _prepare(
+        self, run: PendingRun, cache: dict[tuple[Any, ...], str | None]
+    ) -> _Prepared:
         announcements = self.services.announcements
+        # only a digest depends on the group; other runs of one slot say the same thing
+        key: tuple[Any, ...] = (
+            (run.id,)
+            if run.kind == WEEKLY_DIGEST
+            else (
+                run.announcement_id,
+                run.slot_at,
+                split_progress(run.content_ref)[0],
+                run.language,
+            )
+        )
         try:
-            content = await announcements.content_for(run)
-            text = None if content is None else render(content, self._translator(run.language))
+            if key not in cache:
+                content = await announcements.content_for(run)
+                cache[key] = (
+                    None if content is None else render(content, self._translator(run.language))
+                )
+            text = cache[key]
         except Exception as exc:
-            log.exception("announcement run %s could not be prepared", run.id)
-            await announcements.failed(run.id, f"could not be prepared: {exc!r}")
-            return "failed"
+            log.exception("announcement run %s could not be rendered", run.id)
+            await announcements.failed(run.id, None, f"could not be prepared: {exc!r}")
+            return _Prepared(run)
         if text is None:
             await announcements.skip(run.id, SKIP_NOTHING)
-            return "skipped"
-        parts = split_html(text)
+            return _Prepared(run)
+        return _Prepared(run, split_html(text))
+
+    async def _deliver(self, item: _Prepared) -> str:
+        run, parts = item.run, item.parts or []
+        announcements = self.services.announcements
         ref = run.content_ref
         chat_id = run.chat_id
         for index in range(run.parts_done, len(parts)):
-            outcome, message_id, chat_id = await self._send(run, ref, chat_id, parts[index])
+            outcome, message_id, chat_id, attempt = await self._send(
+                run, ref, chat_id, parts[index]
+            )
             if outcome != "sent":
                 return outcome
+            assert attempt is not None
             if index + 1 < len(parts):
                 ref = with_progress(run.content_ref, index + 1)
-                await announcements.part_sent(run.id, ref, message_id)
+                await announcements.part_sent(run.id, attempt, ref, message_id)
             else:
-                await announcements.sent(run.id, message_id)
+                await announcements.sent(run.id, attempt, message_id)
         return "sent"
 
     def _translator(self, language: str) -> Translator:
@@ -222,73 +307,67 @@ class Broadcaster:
 
     async def _send(
         self, run: PendingRun, ref: str | None, chat_id: int, text: str
-    ) -> tuple[str, int | None, int]:
-        """One message: (outcome, message id, the chat id it ended up in)."""
+    ) -> tuple[str, int | None, int, int | None]:
+        """One message: (outcome, message id, the chat id it ended up in, attempt)."""
         announcements = self.services.announcements
-        attempt = _Attempt()
-
-        async def guard() -> None:
-            attempt.on_wire = False
-            if self.stopping():
-                raise Stopping
-            if not attempt.started:
-                if not await announcements.begin_send(run.id, ref):
-                    raise RunTaken
-                attempt.started = True
-            else:
-                await announcements.resend_attempt(run.id)
-            attempt.on_wire = True
-
+        groups = self.services.groups
+        wire = _Wire(announcements, run.id, ref, self.stopping)
         moves = 0
         while True:
-            token = _GUARD.set(guard)
+            token = _WIRE.set(wire)
             try:
                 message = await self.application.bot.send_message(
                     chat_id, text, read_timeout=READ_TIMEOUT
                 )
             except (RunTaken, Stopping) as exc:
                 log.debug("run %s not sent: %s", run.id, exc)
-                return ("taken" if isinstance(exc, RunTaken) else "stopped"), None, chat_id
-            except ChatMigrated as exc:
+                outcome = "taken" if isinstance(exc, RunTaken) else "stopped"
+                return outcome, None, chat_id, wire.attempt
+            except ChatMigrated as exc:  # refused: the run was released, nothing delivered
                 moves += 1
                 new_chat_id = int(exc.new_chat_id)
                 log.info("group %s became %s; sending there", chat_id, new_chat_id)
-                await self.services.groups.migrated(chat_id, new_chat_id)
+                await groups.migrated(chat_id, new_chat_id)
                 if moves > 2:
-                    await announcements.failed(run.id, f"the group keeps moving: {exc}")
-                    return "failed", None, new_chat_id
+                    await announcements.failed(
+                        run.id, wire.attempt, f"the group keeps moving: {exc}"
+                    )
+                    return "failed", None, new_chat_id, wire.attempt
                 chat_id = new_chat_id
                 continue
             except RetryAfter as exc:
-                await announcements.retry(run.id, f"rate limited: {exc}", _retry_after(exc))
-                return "retry", None, chat_id
+                # the rate limiter's own retries ran out: a later tick tries again
+                await announcements.retry(
+                    run.id, wire.attempt or 0, f"rate limited: {exc}", _retry_after(exc)
+                )
+                return "retry", None, chat_id, wire.attempt
             except Forbidden as exc:
                 log.info("group %s is unreachable: %s", chat_id, exc)
-                await self.services.groups.bot_left(chat_id, InactiveReason.FORBIDDEN)
-                await announcements.failed(run.id, f"forbidden: {exc}")
-                return "failed", None, chat_id
+                await groups.bot_left(chat_id, InactiveReason.FORBIDDEN)
+                await announcements.failed(run.id, wire.attempt, f"forbidden: {exc}")
+                return "failed", None, chat_id, wire.attempt
             except BadRequest as exc:
                 if "chat not found" in str(exc).lower():
-                    await self.services.groups.bot_left(chat_id, InactiveReason.NOT_FOUND)
+                    await groups.bot_left(chat_id, InactiveReason.NOT_FOUND)
                 log.warning("run %s refused by Telegram: %s", run.id, exc)
-                await announcements.failed(run.id, f"refused: {exc}")
-                return "failed", None, chat_id
+                await announcements.failed(run.id, wire.attempt, f"refused: {exc}")
+                return "failed", None, chat_id, wire.attempt
             except NetworkError as exc:
-                return await self._network_error(run, attempt, exc), None, chat_id
+                return await self._network_error(run, wire, exc), None, chat_id, wire.attempt
             except TelegramError as exc:  # e.g. the token was revoked: try again later
-                if not attempt.started:
-                    return "error", None, chat_id
-                await announcements.retry(run.id, str(exc), backoff(run.attempts + 1))
-                return "retry", None, chat_id
+                if wire.attempt is None:
+                    return "error", None, chat_id, None
+                await announcements.retry(run.id, wire.attempt, str(exc), backoff(wire.attempt))
+                return "retry", None, chat_id, wire.attempt
             finally:
-                _GUARD.reset(token)
-            return "sent", message.message_id, chat_id
+                _WIRE.reset(token)
+            return "sent", message.message_id, chat_id, wire.attempt
 
-    async def _network_error(self, run: PendingRun, attempt: _Attempt, exc: NetworkError) -> str:
+    async def _network_error(self, run: PendingRun, wire: _Wire, exc: NetworkError) -> str:
         announcements = self.services.announcements
-        if not attempt.started:
+        if wire.attempt is None:
             return "error"  # nothing happened to the run: it is picked up again next tick
-        if attempt.on_wire and maybe_delivered(exc):
+        if wire.on_wire and maybe_delivered(exc):
             log.warning(
                 "run %s: no answer from Telegram (%s); the message may have arrived and is "
                 "not sent again",
@@ -296,14 +375,17 @@ class Broadcaster:
                 exc,
             )
             await announcements.failed(
-                run.id, f"{UNCERTAIN}: no answer from Telegram ({exc}); not sent again"
+                run.id,
+                wire.attempt,
+                f"{UNCERTAIN}: no answer from Telegram ({exc}); not sent again",
             )
             return "uncertain"
-        attempts = run.attempts + 1
-        if attempts >= MAX_ATTEMPTS:
-            await announcements.failed(run.id, f"gave up after {attempts} attempts: {exc}")
+        if wire.attempt >= MAX_ATTEMPTS:
+            await announcements.failed(
+                run.id, wire.attempt, f"gave up after {wire.attempt} attempts: {exc}"
+            )
             return "failed"
-        await announcements.retry(run.id, str(exc), backoff(attempts))
+        await announcements.retry(run.id, wire.attempt, str(exc), backoff(wire.attempt))
         return "retry"
 
 

@@ -140,9 +140,14 @@ async def on_migrate(update: Update, context: BotContext) -> None:
         return
     groups = context.services.groups
     if message.migrate_to_chat_id:
-        await groups.migrated(message.chat.id, message.migrate_to_chat_id)
+        old, new = message.chat.id, message.migrate_to_chat_id
     elif message.migrate_from_chat_id:
-        await groups.migrated(message.migrate_from_chat_id, message.chat.id)
+        old, new = message.migrate_from_chat_id, message.chat.id
+    else:
+        return
+    group = await groups.migrated(old, new)
+    if group is not None:
+        log.info("group %s became the supergroup %s", old, new)
 
 
 # --- /groups and the buttons ---------------------------------------------------------------------

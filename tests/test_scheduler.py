@@ -487,3 +487,18 @@ async def test_role_scheduler_runs_only_the_ticker(db_url: str, clock: FixedCloc
     stop.set()
     await asyncio.wait_for(task, 20)
     assert not app.running
+
+
+async def test_a_stopping_bot_sends_nothing_more(
+    bot: BotHarness, world: World, clock: FixedClock
+) -> None:
+    await add_group(bot, world, G1, "Cả cơ quan")
+    ann = await _due_now(bot, world, clock)
+    await bot.services.announcements.plan()
+    pending = await bot.services.announcements.deliverable()
+    outcomes = await broadcast.Broadcaster(bot.app, stopping=lambda: True).deliver(pending)
+    assert not texts(bot, G1) and "sent" not in outcomes
+    (run,) = await runs(bot.services.db, ann)
+    assert run.status == RunStatus.CLAIMED.value and run.attempts == 0
+    await tick(bot)  # the next start sends it
+    assert len(texts(bot, G1)) == 1

@@ -8,16 +8,20 @@ inserting its ``announcement_runs`` row (a unique key) *before* anything is sent
 instances or a restart never post a slot twice. A run's life::
 
     claimed ──begin_send──> sending ──> sent
-       ^                       │──────> retry ──(next_attempt_at)──> sending …
-       └──── part_sent ────────┤──────> failed
+      ^  ^                    │ │────> failed (403, 400; or "uncertain": no answer)
+      │  └──── release ───────┘ │      (an error answer: nothing was delivered)
+      │  └──── part_sent ───────┘      (one part of a long message arrived)
+      └─ retry (429, 5xx, no connection; next_attempt_at) ─ begin_send again
     claimed/retry ──> skipped (group inactive, announcement paused, too late)
 
 ``begin_send`` is a conditional UPDATE made just before the request goes on the wire (the
 broadcaster calls it from inside the HTTP layer, after the rate limiter's wait), so at most one
-process ever puts a run on the wire. A run found in ``sending`` after a crash is *in doubt*: the
-message may or may not have reached Telegram. It is never resent (at most once): it is recorded
-``failed`` with ``last_error`` starting with "uncertain". The doubt window is the HTTP exchange
-itself; everything that was still waiting for its turn is ``claimed`` and goes out after a
+process ever puts a run on the wire; it returns the attempt number, and every later transition
+of that attempt is conditional on it. An error answer from Telegram proves nothing was
+delivered: the run is released at once. A run found in ``sending`` after a crash is *in doubt*:
+the message may or may not have reached Telegram. It is never resent (at most once): it is
+recorded ``failed`` with ``last_error`` starting with "uncertain". The doubt window is the HTTP
+exchange itself; everything still waiting for its turn is ``claimed`` and goes out after a
 restart.
 
 On PostgreSQL, :meth:`exclusive` also takes a transaction-level advisory lock for the whole
@@ -1139,9 +1143,10 @@ class AnnouncementService:
 
     # --- run transitions (all conditional: a run changes hands once) ----------------------------
 
-    async def begin_send(self, run_id: int, expected_ref: str | None) -> bool:
-        """Just before the request goes on the wire: claimed/retry → sending. False when the
-        run was taken (another instance, a pause, a newer part) — then nothing is sent."""
+    async def begin_send(self, run_id: int, expected_ref: str | None) -> int | None:
+        """Just before a request goes on the wire: claimed/retry → sending. Returns the attempt
+        number, the token of every later transition of this attempt; None when the run is not
+        ours to send (another instance, a pause, a newer part): then nothing is sent."""
         now = self.clock.now()
         ref_matches = (
             AnnouncementRun.content_ref.is_(None)
@@ -1149,36 +1154,35 @@ class AnnouncementService:
             else AnnouncementRun.content_ref == expected_ref
         )
         async with self.db.transaction() as session:
-            return bool(
-                affected(
-                    await session.execute(
-                        update(AnnouncementRun)
-                        .where(
-                            AnnouncementRun.id == run_id,
-                            AnnouncementRun.status.in_(
-                                (RunStatus.CLAIMED.value, RunStatus.RETRY.value)
-                            ),
-                            ref_matches,
-                        )
-                        .values(
-                            status=RunStatus.SENDING.value,
-                            attempts=AnnouncementRun.attempts + 1,
-                            updated_at=now,
-                        )
-                        .execution_options(synchronize_session=False)
-                    )
+            result = await session.execute(
+                update(AnnouncementRun)
+                .where(
+                    AnnouncementRun.id == run_id,
+                    AnnouncementRun.status.in_((RunStatus.CLAIMED.value, RunStatus.RETRY.value)),
+                    ref_matches,
                 )
+                .values(
+                    status=RunStatus.SENDING.value,
+                    attempts=AnnouncementRun.attempts + 1,
+                    updated_at=now,
+                )
+                .returning(AnnouncementRun.attempts)
+                .execution_options(synchronize_session=False)
             )
+            attempt = result.scalar_one_or_none()
+        return None if attempt is None else int(attempt)
 
-    async def resend_attempt(self, run_id: int) -> bool:
-        """Another request for a run already ``sending`` (after a 429 or a new chat id)."""
+    async def release(self, run_id: int, attempt: int) -> bool:
+        """Telegram answered with an error (429, 400, 403, 5xx): nothing was delivered, the run
+        is no longer on the wire (sending → claimed) until its next request or outcome."""
         return await self._move(
             run_id,
             (RunStatus.SENDING,),
-            attempts=AnnouncementRun.attempts + 1,
+            attempt,
+            status=RunStatus.CLAIMED.value,
         )
 
-    async def part_sent(self, run_id: int, ref: str, message_id: int | None) -> bool:
+    async def part_sent(self, run_id: int, attempt: int, ref: str, message_id: int | None) -> bool:
         """One part of a long message arrived; the next part waits for its turn."""
         values: dict[str, Any] = {
             "status": RunStatus.CLAIMED.value,
@@ -1187,9 +1191,9 @@ class AnnouncementService:
         }
         if message_id is not None:
             values["message_id"] = func.coalesce(AnnouncementRun.message_id, message_id)
-        return await self._move(run_id, (RunStatus.SENDING,), **values)
+        return await self._move(run_id, (RunStatus.SENDING,), attempt, **values)
 
-    async def sent(self, run_id: int, message_id: int | None) -> bool:
+    async def sent(self, run_id: int, attempt: int, message_id: int | None) -> bool:
         values: dict[str, Any] = {
             "status": RunStatus.SENT.value,
             "last_error": None,
@@ -1197,22 +1201,30 @@ class AnnouncementService:
         }
         if message_id is not None:
             values["message_id"] = func.coalesce(AnnouncementRun.message_id, message_id)
-        return await self._move(run_id, (RunStatus.SENDING,), **values)
+        return await self._move(run_id, (RunStatus.SENDING,), attempt, **values)
 
-    async def retry(self, run_id: int, error: str, delay: timedelta) -> bool:
+    async def retry(self, run_id: int, attempt: int, error: str, delay: timedelta) -> bool:
         """Telegram refused for now (429, 5xx, no connection): try again at a later tick."""
         return await self._move(
             run_id,
-            (RunStatus.SENDING,),
+            (RunStatus.SENDING, RunStatus.CLAIMED),
+            attempt,
             status=RunStatus.RETRY.value,
             last_error=error[:500],
             next_attempt_at=self.clock.now() + delay,
         )
 
-    async def failed(self, run_id: int, error: str) -> bool:
+    async def failed(self, run_id: int, attempt: int | None, error: str) -> bool:
+        """Given up (or, with no attempt, it could not even be prepared)."""
+        sources = (
+            (RunStatus.CLAIMED, RunStatus.RETRY)
+            if attempt is None
+            else (RunStatus.SENDING, RunStatus.CLAIMED)
+        )
         return await self._move(
             run_id,
-            (RunStatus.SENDING, RunStatus.CLAIMED, RunStatus.RETRY),
+            sources,
+            attempt,
             status=RunStatus.FAILED.value,
             last_error=error[:500],
             next_attempt_at=None,
@@ -1222,22 +1234,30 @@ class AnnouncementService:
         return await self._move(
             run_id,
             (RunStatus.CLAIMED, RunStatus.RETRY),
+            None,
             status=RunStatus.SKIPPED.value,
             last_error=reason[:500],
             next_attempt_at=None,
         )
 
-    async def _move(self, run_id: int, sources: Sequence[RunStatus], **values: Any) -> bool:
+    async def _move(
+        self, run_id: int, sources: Sequence[RunStatus], attempt: int | None, **values: Any
+    ) -> bool:
+        """A conditional transition: from one of `sources`, and (with `attempt`) only while the
+        run is still at that attempt, so a late outcome never overwrites a newer one."""
         values["updated_at"] = self.clock.now()
+        conditions = [
+            AnnouncementRun.id == run_id,
+            AnnouncementRun.status.in_([s.value for s in sources]),
+        ]
+        if attempt is not None:
+            conditions.append(AnnouncementRun.attempts == attempt)
         async with self.db.transaction() as session:
             return bool(
                 affected(
                     await session.execute(
                         update(AnnouncementRun)
-                        .where(
-                            AnnouncementRun.id == run_id,
-                            AnnouncementRun.status.in_([s.value for s in sources]),
-                        )
+                        .where(*conditions)
                         .values(**values)
                         .execution_options(synchronize_session=False)
                     )
