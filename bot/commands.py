@@ -45,8 +45,30 @@ def register(command: Command) -> None:
     COMMANDS.append(command)
 
 
+# what people use most comes first in /help and the menus; the rest keeps registration order
+PRIORITY = (
+    "nominate",
+    "gooddeed",
+    "exemplars",
+    "gooddeeds",
+    "my",
+    "review",
+    "ballots",
+    "report",
+    "admin",
+    "announce",
+    "groups",
+    "audit",
+)
+
+
+def _rank(command: Command) -> int:
+    return PRIORITY.index(command.name) if command.name in PRIORITY else len(PRIORITY)
+
+
 def for_viewer(viewer: Viewer, *, group: bool = False) -> list[Command]:
-    return [c for c in COMMANDS if (c.group if group else c.private) and c.allowed(viewer)]
+    allowed = [c for c in COMMANDS if (c.group if group else c.private) and c.allowed(viewer)]
+    return sorted(allowed, key=_rank)
 
 
 def for_role(role: Role | None, *, group: bool = False) -> list[Command]:

@@ -58,7 +58,7 @@ def test_import_catalogue_from_the_command_line(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Đã nạp danh mục thi đua." in result.stdout
     assert "Lĩnh vực: thêm mới 6, cập nhật 0, giữ nguyên 0." in result.stdout
-    assert "Phong trào: thêm mới 5" in result.stdout
+    assert "Phong trào: thêm mới 6" in result.stdout
     loaded = _rows(tmp_path)
     assert loaded["units"] == 8 and loaded["titles"] == 6
 
