@@ -193,7 +193,10 @@ class Member(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     joined_at: Mapped[datetime | None] = mapped_column()
 
-    __table_args__ = (Index("ix_members_unit_active", "unit_id", "active"),)
+    __table_args__ = (
+        # a unit's members in name order: a page is an index range, no sort
+        Index("ix_members_unit_active_name", "unit_id", "active", "name_folded", "id"),
+    )
 
 
 class Invite(Base):

@@ -190,10 +190,26 @@ class DirectoryService:
         # process (the CLI, a second instance) applies within the TTL. Strangers are not cached.
         self.viewer_cache_seconds = viewer_cache_seconds
         self._viewers: dict[int, tuple[float, Viewer]] = {}
+        # counts shown on admin screens (members of a unit, pending requests), same rules
+        self._counts: dict[object, tuple[float, int]] = {}
 
     def forget_viewers(self) -> None:
         """Drop every cached member lookup (after any change to the directory)."""
         self._viewers.clear()
+        self._counts.clear()
+
+    async def _count(self, key: object, stmt: Any) -> int:
+        cached = self._counts.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        async with self.db.reader.connect() as conn:
+            value = int(await conn.scalar(stmt) or 0)
+        if self.viewer_cache_seconds > 0:
+            if len(self._counts) > 10_000:
+                self._counts.clear()
+            self._counts[key] = (now + self.viewer_cache_seconds, value)
+        return value
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncSession]:
@@ -202,7 +218,7 @@ class DirectoryService:
             async with self.db.transaction() as session:
                 yield session
         finally:
-            self._viewers.clear()
+            self.forget_viewers()
 
     # --- who is this ---------------------------------------------------------------------------
 
@@ -566,7 +582,10 @@ class DirectoryService:
             )
             conditions.append(Member.name_folded.like(pattern, escape="\\"))
         page = max(page, 0)
-        columns = (
+        count = select(func.count()).select_from(Member).where(*conditions)
+        # a plain listing's total comes from the count cache; a search counts in the same query
+        by_window = bool(query)
+        columns: tuple[Any, ...] = (
             Member.id,
             Member.full_name,
             Member.unit_id,
@@ -577,10 +596,13 @@ class DirectoryService:
             Member.language,
             Member.notify_opt_out,
             Member.position,
-            func.count().over().label("total"),
         )
+        if by_window:
+            columns += (func.count().over().label("total"),)
+        else:
+            total = await self._count(("members", unit_id, include_inactive), count)
+            page = min(page, max(0, (total - 1) // page_size))
         async with self.db.reader.connect() as conn:
-            # one round trip: the page and the total (a window count) together
             rows = (
                 await conn.execute(
                     select(*columns)
@@ -591,14 +613,9 @@ class DirectoryService:
                     .limit(page_size)
                 )
             ).all()
-            if rows:
-                total = int(rows[0].total)
-            else:
-                total = int(
-                    await conn.scalar(select(func.count()).select_from(Member).where(*conditions))
-                    or 0
-                )
-        if not rows and total and page > 0:  # past the end: show the last page
+            if by_window:
+                total = int(rows[0].total) if rows else int(await conn.scalar(count) or 0)
+        if by_window and not rows and total and page > 0:  # past the end: the last page
             return await self.list_members(
                 viewer,
                 unit_id=unit_id,
@@ -871,11 +888,10 @@ class DirectoryService:
 
     async def count_access_requests(self, viewer: Viewer) -> int:
         _require_admin(viewer)
-        async with self.db.reader.connect() as conn:
-            total = await conn.scalar(
-                select(func.count()).where(AccessRequest.status == RequestStatus.PENDING.value)
-            )
-        return int(total or 0)
+        return await self._count(
+            "requests",
+            select(func.count()).where(AccessRequest.status == RequestStatus.PENDING.value),
+        )
 
     async def list_access_requests(self, viewer: Viewer) -> list[AccessRequestView]:
         _require_admin(viewer)

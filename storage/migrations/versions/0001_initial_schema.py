@@ -169,7 +169,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("members", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_members_name_folded"), ["name_folded"], unique=False)
-        batch_op.create_index("ix_members_unit_active", ["unit_id", "active"], unique=False)
+        batch_op.create_index(
+            "ix_members_unit_active_name", ["unit_id", "active", "name_folded", "id"], unique=False
+        )
 
     op.create_table(
         "unit_names",
@@ -774,7 +776,7 @@ def downgrade() -> None:
 
     op.drop_table("unit_names")
     with op.batch_alter_table("members", schema=None) as batch_op:
-        batch_op.drop_index("ix_members_unit_active")
+        batch_op.drop_index("ix_members_unit_active_name")
         batch_op.drop_index(batch_op.f("ix_members_name_folded"))
 
     op.drop_table("members")
