@@ -326,7 +326,8 @@ async def baseline(db: Database) -> int:
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("nominations")
     rows = 0
-    async with db.read() as session:
+    # a transaction, not db.read(): asyncpg opens a server-side cursor only inside one
+    async with db.transaction() as session:
         # SELECT * FROM nominations, as a Core select of the table: a text() statement is not
         # streamed by the aiosqlite driver (the whole result is buffered: 120 MiB here)
         result = await session.stream(
@@ -527,9 +528,9 @@ async def main(args: argparse.Namespace) -> None:
         f"Python {sys.version.split()[0]}"
     )
     with tempfile.TemporaryDirectory(prefix="hoadep-bench-") as tmp:
-        backends: list[tuple[str, Callable[[], Awaitable[Filled | None]]]] = [
-            ("SQLite", lambda: fill_sqlite(args, Path(tmp)))
-        ]
+        backends: list[tuple[str, Callable[[], Awaitable[Filled | None]]]] = []
+        if not args.no_sqlite:
+            backends.append(("SQLite", lambda: fill_sqlite(args, Path(tmp))))
         if not args.no_postgres:
             backends.append(("PostgreSQL", lambda: fill_postgres(args)))
         for label, make in backends:
@@ -551,6 +552,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--deeds", type=int, default=50_000)
     p.add_argument("--members", type=int, default=10_000)
     p.add_argument("--no-postgres", action="store_true")
+    p.add_argument("--no-sqlite", action="store_true")
     p.add_argument("--child", choices=TARGETS, help=argparse.SUPPRESS)
     p.add_argument("--url", help=argparse.SUPPRESS)
     p.add_argument("--admin", type=int, default=1, help=argparse.SUPPRESS)
