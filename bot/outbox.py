@@ -35,11 +35,15 @@ def _markup(item: OutgoingMessage, language: str) -> InlineKeyboardMarkup | None
     return InlineKeyboardMarkup(layout)
 
 
-async def deliver(application: Application[Any, Any, Any, Any, Any, Any]) -> int:
-    """Send everything due now; returns how many were sent."""
+async def deliver(
+    application: Application[Any, Any, Any, Any, Any, Any], *, wait: bool = False
+) -> int:
+    """Send everything due now; returns how many were sent. A delivery already under way is
+    left to finish its work, or (wait=True) waited for, so that everything due is sent on
+    return."""
     services = application.bot_data["services"]
     lock: asyncio.Lock = application.bot_data.setdefault(_LOCK, asyncio.Lock())
-    if lock.locked():
+    if lock.locked() and not wait:
         return 0
     sent = 0
     async with lock:
@@ -93,8 +97,10 @@ async def _job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 def kick(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """Deliver soon, without waiting for the next tick (after a handler enqueued something)."""
-    application.create_task(deliver(application), name="outbox-kick")
+    """Deliver soon, without waiting for the next tick (after a handler enqueued something).
+    Tests that deliver explicitly turn this off with bot_data["outbox_kick"] = False."""
+    if application.bot_data.get("outbox_kick", True):
+        application.create_task(deliver(application), name="outbox-kick")
 
 
 def install(application: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -48,8 +48,10 @@ class BotHarness:
         """Process one update; returns the messages the bot sent or edited meanwhile."""
         mark = self.core.mark()
         await self.app.process_update(Update.de_json(copy.deepcopy(update), self.app.bot))
-        await deliver(self.app)
-        return self.replies_since(mark)
+        replies = self.replies_since(mark)
+        # then the notices the update queued (in the chats, not among the replies)
+        await deliver(self.app, wait=True)
+        return replies
 
     def replies_since(self, mark: int) -> list[JSON]:
         out = []
@@ -149,6 +151,7 @@ async def make_harness(
         request=OfflineRequest(core),
         get_updates_request=OfflineRequest(core),
     )
+    app.bot_data["outbox_kick"] = False  # the harness delivers after each update, in order
     await app.initialize()
     if app.post_init:
         await app.post_init(app)
