@@ -79,6 +79,9 @@ def build_application(
         rate_limiter = PacingRateLimiter(
             overall_rate=settings.announcements.global_rate,
             group_rate_per_minute=settings.announcements.group_rate_per_minute,
+            # a person's own replies go out at once (a step may edit a card and send a file);
+            # Telegram's 1/s per chat is a sustained rate, and a 429 is still honoured
+            chat_rate_per_second=settings.announcements.global_rate,
         )
     if rate_limiter is not None:
         builder = builder.rate_limiter(rate_limiter)

@@ -27,6 +27,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction
@@ -492,6 +493,7 @@ async def _summary(
     scope: ReportScope,
 ) -> None:
     chat_id = viewer.telegram_user_id
+    built: dict[str, Any] = {}
 
     async def work() -> None:
         async with _chat_action(context, chat_id, ChatAction.TYPING):
@@ -499,20 +501,25 @@ async def _summary(
             try:
                 data = await _build(context, viewer, period, scope, include_lists=False)
                 await _answer(update)
-                chunks = await asyncio.to_thread(render_summary, data, context.language)
+                built["chunks"] = await asyncio.to_thread(render_summary, data, context.language)
+                built["progress"] = progress
             except BaseException:
                 await _drop(progress)  # a refused or failed report leaves nothing behind
                 raise
-        keyboard = InlineKeyboardMarkup(_files_keyboard(context, period, scope))
-        last = len(chunks) - 1
-        for i, chunk in enumerate(chunks):
-            kb = keyboard if i == last else None
-            if i == 0:
-                await progress.edit_text(chunk, reply_markup=kb)
-            else:
-                await context.bot.send_message(chat_id, chunk, reply_markup=kb)
 
     await _one_at_a_time(update, context, viewer, work)
+    if not built:
+        return
+    # shown after the one-at-a-time slot is free, so its buttons work as soon as they appear
+    chunks: list[str] = built["chunks"]
+    keyboard = InlineKeyboardMarkup(_files_keyboard(context, period, scope))
+    last = len(chunks) - 1
+    for i, chunk in enumerate(chunks):
+        kb = keyboard if i == last else None
+        if i == 0:
+            await built["progress"].edit_text(chunk, reply_markup=kb)
+        else:
+            await context.bot.send_message(chat_id, chunk, reply_markup=kb)
 
 
 def _caption(context: BotContext, data: ReportData, kind: FileKind) -> str:
