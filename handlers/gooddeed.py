@@ -18,7 +18,7 @@ from bot.commands import Command, register
 from bot.context import BotContext
 from bot.keyboards import BadCallback, button, decode, markup, pager, rows, scope_pattern
 from bot.services.directory import Role
-from bot.services.errors import N_, InvalidInput, NotFound
+from bot.services.errors import N_, InvalidInput
 from bot.services.flows import Flow
 from bot.services.submissions import (
     MAX_QUERY_LENGTH,
@@ -82,23 +82,12 @@ async def begin(update: Update, context: BotContext) -> None:
     viewer = context.require_viewer()
     submissions = context.services.submissions
     flow = await context.services.flows.get(viewer.telegram_user_id)
-    current: GoodDeedView | None = None
-    if flow is not None and flow.name == FLOW and isinstance(flow.data.get("id"), int):
-        try:
-            current = await submissions.get_deed(viewer, flow.data["id"])
-        except NotFound:
-            current = None
-        if current is not None and current.status not in (
-            SubmissionStatus.DRAFT,
-            SubmissionStatus.CHANGES_REQUESTED,
-        ):
-            current = None
-    if current is None:
-        current = await submissions.current_deed_draft(viewer)
+    item_id = flow.data.get("id") if flow is not None and flow.name == FLOW else None
+    current = await submissions.resumable_deed(
+        viewer, item_id if isinstance(item_id, int) else None
+    )
     t = context.t
-    if current is not None and (
-        not current.is_empty or current.status is SubmissionStatus.CHANGES_REQUESTED
-    ):
+    if current is not None:
         what = (
             t("Your report about {name} is waiting to be corrected.", name=current.subject_name)
             if current.status is SubmissionStatus.CHANGES_REQUESTED

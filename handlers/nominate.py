@@ -27,7 +27,7 @@ from bot.keyboards import (
     url_button,
 )
 from bot.services.directory import Role
-from bot.services.errors import N_, InvalidInput, NotFound
+from bot.services.errors import N_, InvalidInput
 from bot.services.flows import Flow
 from bot.services.submissions import (
     ALLOWED_EXTENSIONS,
@@ -135,23 +135,12 @@ async def begin(update: Update, context: BotContext) -> None:
     viewer = context.require_viewer()
     submissions = context.services.submissions
     flow = await context.services.flows.get(viewer.telegram_user_id)
-    current: NominationView | None = None
-    if flow is not None and flow.name == FLOW and isinstance(flow.data.get("id"), int):
-        try:
-            current = await submissions.get_nomination(viewer, flow.data["id"])
-        except NotFound:  # gone meanwhile: start afresh
-            current = None
-        if current is not None and current.status not in (
-            SubmissionStatus.DRAFT,
-            SubmissionStatus.CHANGES_REQUESTED,
-        ):
-            current = None
-    if current is None:
-        current = await submissions.current_nomination_draft(viewer)
+    item_id = flow.data.get("id") if flow is not None and flow.name == FLOW else None
+    current = await submissions.resumable_nomination(
+        viewer, item_id if isinstance(item_id, int) else None
+    )
     t = context.t
-    if current is not None and (
-        not current.is_empty or current.status is SubmissionStatus.CHANGES_REQUESTED
-    ):
+    if current is not None:
         what = (
             t("Your nomination of {name} is waiting to be corrected.", name=current.nominee_name)
             if current.status is SubmissionStatus.CHANGES_REQUESTED

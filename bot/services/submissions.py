@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, literal, or_, select, union_all, update
@@ -450,6 +450,19 @@ async def _settled() -> AsyncIterator[None]:
 SubmitHook = Callable[..., Awaitable[None]]
 
 
+# what a person may still change: their draft, or an item sent back to them for changes
+EDITABLE = (SubmissionStatus.DRAFT, SubmissionStatus.CHANGES_REQUESTED)
+_Resumable = TypeVar("_Resumable", NominationView, GoodDeedView)
+
+
+def _worth_resuming(item: _Resumable | None) -> _Resumable | None:
+    if item is None:
+        return None
+    if item.status is SubmissionStatus.CHANGES_REQUESTED or not item.is_empty:
+        return item
+    return None
+
+
 class SubmissionService:
     def __init__(
         self,
@@ -651,6 +664,22 @@ class SubmissionService:
                 N_("This nomination was already sent and can no longer be changed here.")
             )
         return nomination
+
+    async def resumable_nomination(
+        self, viewer: Viewer, flow_item_id: int | None
+    ) -> NominationView | None:
+        """The nomination worth offering to continue: the one the person's flow points at (a
+        draft, or one sent back for changes), else their latest draft; None when nothing worth
+        keeping has been entered."""
+        current: NominationView | None = None
+        if flow_item_id is not None:
+            with suppress(NotFound):  # gone meanwhile: start afresh
+                current = await self.get_nomination(viewer, flow_item_id)
+            if current is not None and current.status not in EDITABLE:
+                current = None
+        if current is None:
+            current = await self.current_nomination_draft(viewer)
+        return _worth_resuming(current)
 
     async def current_nomination_draft(self, viewer: Viewer) -> NominationView | None:
         member_id = _require_staff(viewer)
@@ -1019,6 +1048,18 @@ class SubmissionService:
                 N_("This report was already sent and can no longer be changed here.")
             )
         return deed
+
+    async def resumable_deed(self, viewer: Viewer, flow_item_id: int | None) -> GoodDeedView | None:
+        """As `resumable_nomination`, for good-deed reports."""
+        current: GoodDeedView | None = None
+        if flow_item_id is not None:
+            with suppress(NotFound):
+                current = await self.get_deed(viewer, flow_item_id)
+            if current is not None and current.status not in EDITABLE:
+                current = None
+        if current is None:
+            current = await self.current_deed_draft(viewer)
+        return _worth_resuming(current)
 
     async def current_deed_draft(self, viewer: Viewer) -> GoodDeedView | None:
         member_id = _require_staff(viewer)
