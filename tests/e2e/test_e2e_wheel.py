@@ -36,7 +36,7 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = 1001
 # what .gitignore keeps out of a commit, kept out of the copy that is built
-UNTRACKED = {".git", ".venv", "build", "dist", "htmlcov", "__pycache__", "data", "config.toml"}
+TOP_LEVEL = {".git", ".venv", ".hypothesis", "build", "dist", "htmlcov", "data", "config.toml"}
 
 
 def _untracked(directory: str, names: list[str]) -> set[str]:
@@ -46,7 +46,8 @@ def _untracked(directory: str, names: list[str]) -> set[str]:
         for n in names
         if n.endswith((".egg-info", "_cache", ".sqlite3", ".db", ".pyc"))
         or ".sqlite3-" in n
-        or (n in UNTRACKED and (top or n == "__pycache__"))
+        or n == "__pycache__"
+        or (top and n in TOP_LEVEL)
     }
 
 
