@@ -11,7 +11,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
-from bot.resources import LANGUAGES, po_translations
+from bot.resources import LANGUAGES, checkout_root, po_translations
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("bot", "handlers")
@@ -88,6 +88,9 @@ def problems(root: Path = ROOT) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    if checkout_root() is None:
+        print("bot.i18n_tool works on a checkout's locales/*.po; this is an installed copy.")
+        return 2
     if len(argv) >= 2 and argv[0] == "add":
         add(argv[1])
         return 0

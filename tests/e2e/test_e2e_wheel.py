@@ -273,3 +273,6 @@ def test_a_missing_or_incomplete_catalog_stops_the_installed_bot(
         vi.write_bytes(saved)
     healthy = _run(installed / "hoadep", "migrate", cwd=tmp_path, env=env)
     assert healthy.returncode == 0, healthy.stderr
+    # the catalog tool is for a checkout; an installed copy says so instead of listing every id
+    tool = _run(installed / "python", "-m", "bot.i18n_tool", cwd=tmp_path, env=env)
+    assert (tool.returncode, tool.stdout.count("\n")) == (2, 1), tool.stdout
