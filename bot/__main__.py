@@ -136,6 +136,19 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     settings = _settings()
     setup_logging(settings, args.log_level)
+    if args.example:
+        if args.what != "catalogue" or args.file is not None:
+            print("--example goes with `hoadep import catalogue` and no file.", file=sys.stderr)
+            return 2
+        from bot.resources import ResourceError, example_catalogue
+
+        try:
+            data = example_catalogue()
+        except ResourceError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+        asyncio.run(_migrate(settings))
+        return asyncio.run(_import_catalogue(settings, data))
     kind, path = ("members", args.what) if args.file is None else (args.what, args.file)
     handler = IMPORTERS.get(kind)
     if handler is None:
@@ -221,6 +234,21 @@ async def _import_catalogue(settings: Settings, data: bytes) -> int:
 
 
 IMPORTERS = {"members": _import_members, "catalogue": _import_catalogue}
+
+
+def cmd_example(args: argparse.Namespace) -> int:
+    """The packaged example files, to copy and adapt: `hoadep example catalogue > mine.toml`."""
+    from bot import resources
+
+    name = resources.CATALOGUE_EXAMPLE if args.which == "catalogue" else resources.CONFIG_EXAMPLE
+    try:
+        data = resources.read_example(name)
+    except resources.ResourceError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    return 0
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -413,7 +441,17 @@ def parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="import members (CSV) or other data")
     imp.add_argument("what", help="members.csv, or a kind (members, catalogue) followed by a file")
     imp.add_argument("file", nargs="?")
+    imp.add_argument(
+        "--example",
+        action="store_true",
+        help="with catalogue: load the example catalogue shipped with the bot",
+    )
     imp.set_defaults(func=cmd_import)
+    example = sub.add_parser(
+        "example", help="print a shipped example: the catalogue (TOML) or the configuration"
+    )
+    example.add_argument("which", choices=("catalogue", "config"))
+    example.set_defaults(func=cmd_example)
     backup = sub.add_parser("backup", help="write a consistent copy of the SQLite database")
     backup.add_argument("file")
     backup.add_argument("--force", action="store_true")
@@ -439,8 +477,20 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _require_catalogs() -> None:
+    """An installation without its translations would answer a Vietnamese office in English."""
+    from bot.resources import ResourceError, check_catalogs
+
+    try:
+        check_catalogs()
+    except ResourceError as exc:
+        print(f"Hoa Đẹp cannot start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    _require_catalogs()
     result: int = args.func(args)
     return result
 

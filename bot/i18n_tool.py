@@ -11,18 +11,19 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
+from bot.resources import LANGUAGES, checkout_root, po_translations
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("bot", "handlers")
 KEYWORDS = {"t": None, "N_": None, "raw": None}
-LANGUAGES = ("vi", "en")
 
 
-def extract() -> dict[str, list[str]]:
+def extract(root: Path = ROOT) -> dict[str, list[str]]:
     """Every message id in the code, with where it is used."""
     found: dict[str, list[str]] = {}
     for source in SOURCES:
         for filename, lineno, message, _comments, _context in extract_from_dir(
-            str(ROOT / source),
+            str(root / source),
             method_map=[("**.py", "python")],
             keywords=KEYWORDS,
             comment_tags=(),
@@ -33,35 +34,31 @@ def extract() -> dict[str, list[str]]:
     return found
 
 
-def translations(language: str) -> dict[str, str]:
-    merged: dict[str, str] = {}
-    for path in sorted((ROOT / "locales" / language).glob("*.po")):
-        with path.open("rb") as handle:
-            for message in read_po(handle):
-                usable = isinstance(message.id, str) and message.id and message.string
-                if usable and "fuzzy" not in message.flags:
-                    merged[str(message.id)] = str(message.string)
-    return merged
+def translations(language: str, root: Path = ROOT) -> dict[str, str]:
+    return po_translations(root / "locales" / language)
 
 
-def missing() -> dict[str, list[str]]:
-    messages = extract()
-    return {lang: sorted(set(messages) - set(translations(lang))) for lang in LANGUAGES}
+def missing(root: Path = ROOT) -> dict[str, list[str]]:
+    """Per language, the messages it lacks: used by the code or translated in another language
+    (the installed bot refuses to start on catalogs that differ)."""
+    known = {lang: set(translations(lang, root)) for lang in LANGUAGES}
+    needed = set(extract(root)).union(*known.values())
+    return {lang: sorted(needed - known[lang]) for lang in LANGUAGES}
 
 
-def placeholder_mismatches() -> list[str]:
+def placeholder_mismatches(root: Path = ROOT) -> list[str]:
     """Translations whose {placeholders} differ from the source's."""
     import string
 
     def names(text: str) -> set[str]:
         return {f for _, f, _, _ in string.Formatter().parse(text) if f}
 
-    problems = []
+    found = []
     for lang in LANGUAGES:
-        for msgid, msgstr in translations(lang).items():
+        for msgid, msgstr in translations(lang, root).items():
             if names(msgid) != names(msgstr):
-                problems.append(f"{lang}: {msgid!r} -> {msgstr!r}")
-    return problems
+                found.append(f"{lang}: {msgid!r} -> {msgstr!r}")
+    return found
 
 
 def add(feature: str) -> None:
@@ -84,18 +81,23 @@ def add(feature: str) -> None:
             write_po(handle, catalog, width=100, omit_header=False, no_location=True)
 
 
+def problems(root: Path = ROOT) -> list[str]:
+    """Every gap and placeholder mismatch, one line each (the wheel's build refuses them too)."""
+    lines = [f"missing {lang}: {msgid!r}" for lang, ids in missing(root).items() for msgid in ids]
+    return lines + [f"placeholders differ: {line}" for line in placeholder_mismatches(root)]
+
+
 def main(argv: list[str]) -> int:
+    if checkout_root() is None:
+        print("bot.i18n_tool works on a checkout's locales/*.po; this is an installed copy.")
+        return 2
     if len(argv) >= 2 and argv[0] == "add":
         add(argv[1])
         return 0
-    gaps = missing()
-    bad = placeholder_mismatches()
-    for lang, ids in gaps.items():
-        for msgid in ids:
-            print(f"missing {lang}: {msgid!r}")
-    for line in bad:
-        print(f"placeholders differ: {line}")
-    return 1 if any(gaps.values()) or bad else 0
+    lines = problems()
+    for line in lines:
+        print(line)
+    return 1 if lines else 0
 
 
 if __name__ == "__main__":

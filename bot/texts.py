@@ -1,21 +1,20 @@
-"""All user-facing text: gettext catalogs (locales/<lang>/*.po, English source ids) rendered as
-Telegram HTML with every parameter escaped unless it is marked as HTML already."""
+"""All user-facing text: gettext catalogs (locales/<lang>/*.po, English source ids; compiled into
+the wheel, see bot.resources) rendered as Telegram HTML with every parameter escaped unless it is
+marked as HTML already."""
 
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
 from datetime import date, datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from telegram.constants import MessageLimit
 
-LANGUAGES = ("vi", "en")
+from bot.resources import LANGUAGES, catalog
+
 DEFAULT_LANGUAGE = "vi"
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 
 
 class HTML(str):
@@ -49,21 +48,6 @@ def link(url: str, label: object) -> HTML:
 def N_(message: str) -> str:
     """Mark a message for extraction; it is translated where it is shown."""
     return message
-
-
-@cache
-def catalog(language: str) -> Mapping[str, str]:
-    """Every catalog file of the language merged (one file per feature avoids conflicts)."""
-    from babel.messages.pofile import read_po
-
-    merged: dict[str, str] = {}
-    for path in sorted((LOCALES_DIR / language).glob("*.po")):
-        with path.open("rb") as handle:
-            for message in read_po(handle):
-                usable = isinstance(message.id, str) and message.string
-                if usable and message.id and "fuzzy" not in message.flags:
-                    merged[str(message.id)] = str(message.string)
-    return merged
 
 
 def normalise_language(code: str | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 from alembic import command
@@ -12,12 +13,19 @@ from sqlalchemy.engine import Connection
 
 from storage.db import Database
 
-_HERE = Path(__file__).resolve().parent
+
+def _package_dir() -> Path:
+    """The installed package: alembic.ini, env.py, script.py.mako and versions/ are its data."""
+    here = files(__package__ or "storage")
+    if not isinstance(here, Path):  # Alembic reads a directory of scripts, not a zip archive
+        raise RuntimeError(f"the storage package must be installed as files, not in {here}")
+    return here
 
 
 def alembic_config() -> Config:
-    cfg = Config(str(_HERE / "alembic.ini"))
-    cfg.set_main_option("script_location", str(_HERE / "migrations"))
+    here = _package_dir()
+    cfg = Config(str(here / "alembic.ini"))
+    cfg.set_main_option("script_location", str(here / "migrations"))
     return cfg
 
 

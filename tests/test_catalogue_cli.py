@@ -74,3 +74,20 @@ def test_import_catalogue_from_the_command_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "UTF-8" in result.stderr
     assert _rows(tmp_path) == loaded
+
+
+def test_import_the_shipped_example_catalogue(tmp_path: Path) -> None:
+    result = _run(tmp_path, "members.csv", "--example")
+    assert result.returncode == 2
+    assert "--example goes with `hoadep import catalogue` and no file." in result.stderr
+    assert not (tmp_path / "hoadep.sqlite3").exists()
+
+    result = _run(tmp_path, "--example")
+    assert result.returncode == 0, result.stderr
+    assert "Đã nạp danh mục thi đua." in result.stdout
+    loaded = _rows(tmp_path)
+    assert loaded["units"] == 8 and loaded["titles"] == 6
+    # the same file as examples/catalogue.vi.toml: loading that changes nothing
+    result = _run(tmp_path, str(EXAMPLE))
+    assert "Không có gì thay đổi" in result.stdout
+    assert _rows(tmp_path) == loaded

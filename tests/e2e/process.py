@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,21 @@ def free_port() -> int:
 class BotProcess:
     """One bot process; its output goes to a log file that tests can read."""
 
-    def __init__(self, server: FakeTelegramServer, db_url: str, workdir: Path, **env: str) -> None:
+    def __init__(
+        self,
+        server: FakeTelegramServer,
+        db_url: str,
+        workdir: Path,
+        *,
+        command: Sequence[str] = (sys.executable, "-m", "bot"),
+        cwd: Path = ROOT,
+        **env: str,
+    ) -> None:
         self.server = server
         self.db_url = db_url
         self.workdir = workdir
+        self.command = list(command)  # an installed `hoadep` in the wheel's test
+        self.cwd = cwd
         self.extra_env = env
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "bot.log"
@@ -60,8 +72,8 @@ class BotProcess:
         log.write(f"\n=== start {self.starts} ===\n".encode())
         log.flush()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"],
-            cwd=ROOT,
+            [*self.command, "run"],
+            cwd=self.cwd,
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,
