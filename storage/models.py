@@ -290,7 +290,8 @@ class Title(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     applies_to: Mapped[str] = mapped_column(String(20), default=AppliesTo.INDIVIDUAL.value)
     description: Mapped[str | None] = mapped_column(Text)
-    # council approval threshold for this title (share of the whole council); None = the setting
+    # approval threshold for this title (share of the council members entitled to vote);
+    # None = the setting
     approval_threshold: Mapped[float | None] = mapped_column()
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 

@@ -128,6 +128,18 @@ class BallotBox:
         n = {c: int(rows.get(c.value, TALLY_BASE)) - TALLY_BASE for c in VoteChoice}
         return Counts(n[VoteChoice.AGREE], n[VoteChoice.DISAGREE], n[VoteChoice.ABSTAIN])
 
+    @staticmethod
+    async def turnout(session: AsyncSession, ballot_id: int) -> int:
+        """How many have voted (a pending voter not yet)."""
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(BallotVoter)
+                .where(BallotVoter.ballot_id == ballot_id, BallotVoter.voted.is_(True))
+            )
+            or 0
+        )
+
     async def recover(self, conn: AsyncConnection, ballot_id: int, notify: Notify) -> int | None:
         """Settle a voter a crash left pending; returns the member put back to not voted
         (after `notify(session, member_id)` ran in the same transaction), if any."""
@@ -139,14 +151,7 @@ class BallotBox:
             )
             if pending is None:
                 return None
-            voted = int(
-                await session.scalar(
-                    select(func.count())
-                    .select_from(BallotVoter)
-                    .where(BallotVoter.ballot_id == ballot_id, BallotVoter.voted.is_(True))
-                )
-                or 0
-            )
+            voted = await self.turnout(session, ballot_id)
             counted = (await self.counts(session, ballot_id)).cast
             if counted not in (voted, voted + 1):
                 raise RuntimeError(f"ballot {ballot_id}: tallies and voters disagree")

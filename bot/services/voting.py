@@ -719,14 +719,7 @@ class VotingService:
         unit = nomination.unit_name_at_time
         if unit is None and nomination.unit_id is not None:
             unit = await session.scalar(select(Unit.name).where(Unit.id == nomination.unit_id))
-        voted = int(
-            await session.scalar(
-                select(func.count())
-                .select_from(BallotVoter)
-                .where(BallotVoter.ballot_id == ballot_id, BallotVoter.voted.is_(True))
-            )
-            or 0
-        )
+        voted = await self.box.turnout(session, ballot_id)
         i_voted: bool | None = None
         may_vote = False
         if viewer is not None and viewer.member_id is not None:
