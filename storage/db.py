@@ -19,6 +19,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+BUSY_TIMEOUT_MS = 10_000
+SCRUB_WAIT_MS = 2_000
+
 
 def affected(result: object) -> int:
     """Rows an UPDATE or DELETE touched (the conditional updates that settle races)."""
@@ -44,7 +47,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     # what is deleted or overwritten is zeroed in the file, not left in free space
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
@@ -127,18 +130,28 @@ class Database:
         """Leave no earlier version of the tables' rows readable on disk. SQLite: copy the WAL
         into the database file (whose freed space secure_delete zeroes) and truncate it.
         PostgreSQL: rewrite the tables (VACUUM FULL), so that no dead tuple and no free space
-        in a page holds an old row; rows still visible to an older open snapshot stay."""
+        in a page holds an old row; rows still visible to an older open snapshot stay. Raises
+        when a reader holds on for too long (the caller tries again later)."""
         if self.is_sqlite:
             async with self.engine.connect() as conn:
-                for _ in range(50):
-                    busy = (await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()[0]
-                    if not busy:
-                        return
-                    await asyncio.sleep(0.1)  # a reader is on an older snapshot
-            raise RuntimeError("the SQLite WAL could not be truncated: a reader stayed open")
+                # wait for readers on older snapshots, but not as long as a writer would
+                await conn.exec_driver_sql(f"PRAGMA busy_timeout={SCRUB_WAIT_MS}")
+                try:
+                    result = await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                    busy = result.one()[0]
+                finally:
+                    await conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            if busy:
+                raise RuntimeError("the SQLite WAL could not be truncated: a reader stayed open")
+            return
         async with self.engine.connect() as conn:
             auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await auto.exec_driver_sql("VACUUM FULL " + ", ".join(tables))
+            # never queue behind a long reader (a pg_dump) while blocking every other one
+            await auto.exec_driver_sql("SET lock_timeout = '2s'")
+            try:
+                await auto.exec_driver_sql("VACUUM FULL " + ", ".join(tables))
+            finally:
+                await auto.exec_driver_sql("RESET lock_timeout")
 
     async def optimize(self) -> None:
         """Keep the query planner's statistics current (SQLite has none until asked;

@@ -24,6 +24,7 @@ no earlier version of a voter row or a tally survives to be compared with the cu
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.db import Database
 from storage.models import BallotTally, BallotVoter, VoteChoice
+
+log = logging.getLogger("hoadep.ballot")
 
 # Stored counts are offset so that every value takes the same six bytes in a SQLite record
 # (0 and 1 take none, up to 127 one byte...): a count that grows never moves a row in its page,
@@ -169,4 +172,9 @@ class BallotBox:
         return counts
 
     async def scrub(self) -> None:
-        await self.db.scrub(*BALLOT_TABLES)
+        """After a vote or a close. A failure must not turn a recorded vote into an error for
+        the voter: it is logged, and the next vote or close scrubs again."""
+        try:
+            await self.db.scrub(*BALLOT_TABLES)
+        except Exception as exc:
+            log.warning("the ballot tables could not be scrubbed yet: %s", exc)
