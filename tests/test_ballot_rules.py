@@ -285,13 +285,14 @@ async def test_crash_after_counting_the_vote_stands(
     me = world.members["council1"]
     assert (await voter_rows(db, view.id))[me] == (False, True)
     assert await tallies(db, view.id) == {"agree": 1, "disagree": 0, "abstain": 0}
-    with pytest.raises(AlreadyDecided):  # settled as voted: no second vote
-        await voting.cast(world.viewer("council1"), view.id, A)
+    await voting.cast(world.viewer("council2"), view.id, D)  # settles council1 as voted
     assert (await voter_rows(db, view.id))[me] == (True, False)
+    assert all(m.message != VOTE_LOST_MESSAGE for m in await outbox_to(db, COUNCIL_TG[0]))
+    with pytest.raises(AlreadyDecided):  # no second vote
+        await voting.cast(world.viewer("council1"), view.id, A)
     clock.advance(timedelta(days=1))
     [closed] = await voting.close_due()
-    assert (closed.agree, closed.cast) == (1, 1)
-    assert all(m.message != VOTE_LOST_MESSAGE for m in await outbox_to(db, COUNCIL_TG[0]))
+    assert (closed.agree, closed.disagree, closed.cast) == (1, 1, 2)
 
 
 async def test_the_voter_who_crashed_retries_at_once(
