@@ -89,7 +89,7 @@ async def choose(update: Update, context: BotContext, viewer: Viewer, data: Call
     """A choice pressed: the confirmation screen. Nothing is stored."""
     ballot_id, code = data.num(0), data.word(1)
     choice = choice_of(code)
-    view = await context.services.voting.choose(viewer, ballot_id, choice)
+    view = await context.services.voting.choose(viewer, ballot_id)
     t = context.t
     note = t(
         "You chose: {choice}. A cast vote cannot be changed.", choice=t.raw(CHOICE_LABELS[choice])

@@ -108,7 +108,7 @@ async def test_nominator_and_nominee_on_the_council_are_left_out(
         with pytest.raises(NotAllowed):
             await voting.cast(world.viewer(who), view.id, A)
         with pytest.raises(NotAllowed):
-            await voting.choose(world.viewer(who), view.id, A)
+            await voting.choose(world.viewer(who), view.id)
     result = (await voting.cast(world.viewer("council3"), view.id, A)).closed
     assert result is not None and result.approved and result.ratio == 1.0  # 1 of 1 entitled
     assert result.council_total == 3 and result.left_out == ("Lê Văn Hội", "Phạm Thị Đồng")
@@ -208,12 +208,12 @@ async def test_no_vote_after_the_deadline_even_before_the_closing_job(
 ) -> None:
     voting = services(db, clock)
     view = await voting.open_vote(world.viewer("admin"), await add_nomination(db, world), days=1)
-    await voting.choose(world.viewer("council1"), view.id, A)  # allowed before
+    await voting.choose(world.viewer("council1"), view.id)  # allowed before
     clock.advance(timedelta(days=1))  # at the deadline
     for at in (timedelta(0), timedelta(seconds=1)):
         clock.advance(at)
         with pytest.raises(AlreadyDecided):
-            await voting.choose(world.viewer("council1"), view.id, A)
+            await voting.choose(world.viewer("council1"), view.id)
         with pytest.raises(AlreadyDecided):
             await voting.cast(world.viewer("council1"), view.id, A)
     assert await tallies(db, view.id) == {"agree": 0, "disagree": 0, "abstain": 0}

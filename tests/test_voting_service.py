@@ -156,7 +156,7 @@ async def test_two_agree_one_silent_follows_the_threshold(
     with pytest.raises(AlreadyDecided):  # final: no second vote, no change
         await voting.cast(world.viewer("council2"), view.id, VoteChoice.DISAGREE)
     with pytest.raises(AlreadyDecided):
-        await voting.choose(world.viewer("council2"), view.id, VoteChoice.DISAGREE)
+        await voting.choose(world.viewer("council2"), view.id)
 
     # while open: no tally shown, and the voter rows say only who has voted
     during = await voting.ballot(world.viewer("admin"), view.id)

@@ -389,10 +389,10 @@ class VotingService:
             )
         return row
 
-    async def choose(self, viewer: Viewer, ballot_id: int, choice: VoteChoice) -> BallotView:
+    async def choose(self, viewer: Viewer, ballot_id: int) -> BallotView:
         """Before the confirmation screen: the ballot, if the viewer may vote on it. Nothing is
-        written; the choice stays in the voter's chat until they confirm."""
-        del choice  # checked by the caller's parsing; only `cast` ever uses it
+        written and the choice is not even asked for: it stays in the voter's chat until they
+        confirm (`cast`)."""
         if viewer.member_id is None:
             raise NotAllowed(NOT_ON_BALLOT)
         async with self.db.read() as session:
