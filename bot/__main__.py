@@ -50,8 +50,9 @@ def setup_logging(settings: Settings | None, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from bot.log_caps import cap_third_party_loggers
+
+    cap_third_party_loggers()  # at any level: see bot/log_caps.py
 
 
 def _settings() -> Settings:

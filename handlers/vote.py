@@ -1,9 +1,10 @@
 """The council's secret ballot in Telegram: the private ballot's buttons (Đồng ý / Không đồng ý /
-Phiếu trắng, changeable until the deadline) and /ballots, the open ballots and the latest results
-with their minutes (biên bản).
+Phiếu trắng), a confirmation screen (Xác nhận / Chọn lại) after which the vote is final, and
+/ballots, the open ballots and the latest results with their minutes (biên bản kiểm phiếu).
 
-Nothing here ever shows who voted what: a voter sees their own choice on their own ballot only,
-tallies appear only once a ballot is closed."""
+The choice lives only in the voter's chat until they confirm, and is never shown again
+afterwards: the confirmed ballot says the vote was recorded, not what it was (a paper ballot
+leaves no receipt). Tallies appear only once a ballot is closed."""
 
 from __future__ import annotations
 
@@ -18,17 +19,15 @@ from bot.context import BotContext
 from bot.keyboards import Callback, button, decode, markup, scope_pattern
 from bot.services.directory import Role, Viewer
 from bot.services.errors import N_, NotAllowed
+from bot.services.minutes import MINUTES, BallotResult, percent
 from bot.services.moderation import ItemType
 from bot.services.voting import (
     ACHIEVEMENTS_IN_BALLOT,
     BALLOT_MESSAGE,
     CHOICE_LABELS,
     DETAILS_BUTTON,
-    MINUTES,
-    BallotResult,
     BallotView,
     choice_of,
-    percent,
 )
 from bot.texts import HTML, Translator, bold, truncate
 from handlers.common import is_private, reply, toast
@@ -56,38 +55,19 @@ def ballot_text(t: Translator, view: BallotView) -> HTML:
     )
 
 
-def ballot_markup(
-    t: Translator, view: BallotView, chosen: str | None = None
-) -> list[list[InlineKeyboardButton]]:
+def ballot_markup(t: Translator, view: BallotView) -> list[list[InlineKeyboardButton]]:
+    details = [button(t.raw(DETAILS_BUTTON), "rv", "o", "n", view.nomination_id)]
+    if not view.may_vote:
+        return [details]
+
     def choice(code: str) -> InlineKeyboardButton:
-        label = t.raw(CHOICE_LABELS[choice_of(code)])
-        return button(("✓ " if code == chosen else "") + label, S, "c", view.id, code)
+        return button(t.raw(CHOICE_LABELS[choice_of(code)]), S, "c", view.id, code)
 
-    return [
-        [choice("a"), choice("d")],
-        [choice("b")],
-        [button(t.raw(DETAILS_BUTTON), "rv", "o", "n", view.nomination_id)],
-    ]
+    return [[choice("a"), choice("d")], [choice("b")], details]
 
 
-def minutes_text(t: Translator, result: BallotResult, movement: str | None) -> HTML:
-    ratio = f"{result.agree}/{result.council_size} ({percent(result.ratio)})"
-    return t(
-        MINUTES[result.approved],
-        nomination=result.nomination_id,
-        name=result.nominee_name,
-        title=result.title_name or "—",
-        movement=movement or "—",
-        opened=result.opened_at,
-        closed=result.closed_at,
-        size=result.council_size,
-        agree=result.agree,
-        disagree=result.disagree,
-        abstain=result.abstain,
-        not_voted=result.not_voted,
-        ratio=ratio,
-        threshold=percent(result.threshold),
-    )
+def minutes_text(t: Translator, result: BallotResult) -> HTML:
+    return t(MINUTES[result.approved], **result.params(t.language, t.tz))
 
 
 async def on_vote(update: Update, context: BotContext) -> None:
@@ -105,31 +85,63 @@ async def on_vote(update: Update, context: BotContext) -> None:
     await action(update, context, viewer, data)
 
 
-async def cast(update: Update, context: BotContext, viewer: Viewer, data: Callback) -> None:
+async def choose(update: Update, context: BotContext, viewer: Viewer, data: Callback) -> None:
+    """A choice pressed: the confirmation screen. Nothing is stored."""
     ballot_id, code = data.num(0), data.word(1)
     choice = choice_of(code)
-    result = await context.services.voting.cast(viewer, ballot_id, choice)
+    view = await context.services.voting.choose(viewer, ballot_id)
+    t = context.t
+    note = t(
+        "You chose: {choice}. A cast vote cannot be changed.", choice=t.raw(CHOICE_LABELS[choice])
+    )
+    layout = [
+        [button(t("✅ Confirm"), S, "k", ballot_id, code)],
+        [button(t("↩ Choose again"), S, "r", ballot_id)],
+    ]
+    await reply(update, context, HTML(f"{ballot_text(t, view)}\n\n{bold(note)}"), markup(*layout))
+
+
+async def again(update: Update, context: BotContext, viewer: Viewer, data: Callback) -> None:
+    view = await context.services.voting.ballot(viewer, data.num(0))
+    await reply(
+        update,
+        context,
+        _ballot_with_status(context.t, view),
+        markup(*ballot_markup(context.t, view)),
+    )
+
+
+async def confirm(update: Update, context: BotContext, viewer: Viewer, data: Callback) -> None:
+    ballot_id, code = data.num(0), data.word(1)
+    result = await context.services.voting.cast(viewer, ballot_id, choice_of(code))
     view = await context.services.voting.ballot(viewer, ballot_id)
     t = context.t
-    text = ballot_text(t, view)
     if result.closed is not None:
         note = t(
-            "Your vote was recorded: {choice}. Every council member has voted, so the ballot "
-            "is now closed; the administrators receive the minutes.",
-            choice=t.raw(CHOICE_LABELS[choice]),
+            "Your vote has been recorded. Every council member entitled to vote has voted, so "
+            "the ballot is now closed; the administrators receive the minutes."
         )
-        await reply(update, context, HTML(f"{text}\n\n{bold(note)}"))
+    else:
+        note = t("Your vote has been recorded. A cast vote cannot be changed.")
+    await reply(
+        update,
+        context,
+        HTML(f"{ballot_text(t, view)}\n\n{bold(note)}"),
+        markup(*ballot_markup(t, view)),
+    )
+    if result.closed is not None:
         await refresh_cards(context.application, ItemType.NOMINATION, result.nomination_id)
         voting_jobs.kick(context.application)
-        return
-    note = t(
-        "Your vote was recorded: {choice}. You can change it until {deadline}.",
-        choice=t.raw(CHOICE_LABELS[choice]),
-        deadline=result.deadline,
-    )
-    await reply(
-        update, context, HTML(f"{text}\n\n{bold(note)}"), markup(*ballot_markup(t, view, code))
-    )
+
+
+def _ballot_with_status(t: Translator, view: BallotView) -> HTML:
+    if view.i_voted:
+        status = t("You have voted. A cast vote cannot be changed.")
+    elif view.may_vote:
+        status = t("You have not voted yet.")
+    else:
+        status = t("You can no longer vote on this ballot.")
+    return HTML(f"{ballot_text(t, view)}\n\n{bold(status)}")
 
 
 async def show(update: Update, context: BotContext, viewer: Viewer, data: Callback) -> None:
@@ -138,24 +150,14 @@ async def show(update: Update, context: BotContext, viewer: Viewer, data: Callba
     if view.closed_at is not None or view.i_voted is None:
         await reply(update, context, _summary(t, view), edit=False)
         return
-    status = (
-        t("You have voted; you can change your vote.")
-        if view.i_voted
-        else t("You have not voted yet.")
-    )
     await reply(
-        update,
-        context,
-        HTML(f"{ballot_text(t, view)}\n\n{bold(status)}"),
-        markup(*ballot_markup(t, view)),
-        edit=False,
+        update, context, _ballot_with_status(t, view), markup(*ballot_markup(t, view)), edit=False
     )
 
 
 async def minutes(update: Update, context: BotContext, viewer: Viewer, data: Callback) -> None:
     result = await context.services.voting.result(viewer, data.num(0))
-    view = await context.services.voting.ballot(viewer, data.num(0))
-    await reply(update, context, minutes_text(context.t, result, view.movement_name), edit=False)
+    await reply(update, context, minutes_text(context.t, result), edit=False)
 
 
 def _summary(t: Translator, view: BallotView) -> HTML:
@@ -170,21 +172,21 @@ def _summary(t: Translator, view: BallotView) -> HTML:
             size=view.council_size,
         )
     result = view.result
-    ratio = f"{result.agree}/{result.council_size} ({percent(result.ratio)})"
+    ratio = result.ratio_text(t.language)
     if result.approved:
         return t(
             "{name} ({title}): approved, {ratio} agreed (threshold {threshold}).",
             name=view.nominee_name,
             title=view.title_name or "—",
             ratio=ratio,
-            threshold=percent(result.threshold),
+            threshold=percent(result.threshold, t.language),
         )
     return t(
         "{name} ({title}): not approved, {ratio} agreed (threshold {threshold}).",
         name=view.nominee_name,
         title=view.title_name or "—",
         ratio=ratio,
-        threshold=percent(result.threshold),
+        threshold=percent(result.threshold, t.language),
     )
 
 
@@ -220,7 +222,7 @@ async def ballots_command(update: Update, context: BotContext) -> None:
     await reply(update, context, "\n".join(lines), keyboard(*layout))
 
 
-ACTIONS = {"c": cast, "s": show, "m": minutes}
+ACTIONS = {"c": choose, "k": confirm, "r": again, "s": show, "m": minutes}
 
 
 def handlers() -> list[BaseHandler]:  # type: ignore[type-arg]

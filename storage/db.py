@@ -1,19 +1,26 @@
-"""Engine and session factory for SQLite (WAL, foreign keys on) and PostgreSQL."""
+"""Engine and session factory for SQLite (WAL, foreign keys on, deleted content zeroed) and
+PostgreSQL; a lock held across transactions (`exclusive`) and `scrub`, which leaves no earlier
+version of a row readable in the files (the secret ballot needs both)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+BUSY_TIMEOUT_MS = 10_000
+SCRUB_WAIT_MS = 2_000
 
 
 def affected(result: object) -> int:
@@ -40,7 +47,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # what is deleted or overwritten is zeroed in the file, not left in free space
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -48,7 +57,8 @@ def create_engine(url: str, *, echo: bool = False, reader: bool = False) -> Asyn
     """The writing engine, or (reader=True) an autocommit one for reads: a read needs no
     BEGIN and no ROLLBACK round trip, which is most of a small query's cost."""
     url = normalise_url(url)
-    kwargs: dict[str, Any] = {"echo": echo}
+    # `database.echo` logs statements, never their parameters (a voter id, a choice)
+    kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if not is_sqlite(url):
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
     if reader:
@@ -68,6 +78,7 @@ class Database:
         self.reader = create_engine(self.url, echo=echo, reader=True)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)
+        self._locks: dict[tuple[int, int], asyncio.Lock] = {}
 
     @property
     def is_sqlite(self) -> bool:
@@ -88,6 +99,59 @@ class Database:
         """A session for reading only (autocommit: each statement sees committed data)."""
         async with self.read_sessions() as session:
             yield session
+
+    @asynccontextmanager
+    async def exclusive(self, space: int, key: int) -> AsyncIterator[AsyncConnection]:
+        """A connection holding a lock on (space, key) until the block ends, across the several
+        transactions run on it (`async with conn.begin()`). PostgreSQL: a session-level advisory
+        lock, which the server releases if the process dies. SQLite: an in-process lock (SQLite
+        has one writer, and one process takes the updates)."""
+        if not self.is_postgres:
+            lock = self._locks.setdefault((space, key), asyncio.Lock())
+            async with lock, self.engine.connect() as conn:
+                yield conn
+            return
+        args = {"s": space, "k": key}
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:s, :k)"), args)
+            await conn.commit()
+            try:
+                yield conn
+            finally:
+                try:
+                    if conn.in_transaction():
+                        await conn.rollback()
+                    await conn.execute(text("SELECT pg_advisory_unlock(:s, :k)"), args)
+                    await conn.commit()
+                except Exception:  # a broken connection: closing it releases the lock
+                    await conn.invalidate()
+
+    async def scrub(self, *tables: str) -> None:
+        """Leave no earlier version of the tables' rows readable on disk. SQLite: copy the WAL
+        into the database file (whose freed space secure_delete zeroes) and truncate it.
+        PostgreSQL: rewrite the tables (VACUUM FULL), so that no dead tuple and no free space
+        in a page holds an old row; rows still visible to an older open snapshot stay. Raises
+        when a reader holds on for too long (the caller tries again later)."""
+        if self.is_sqlite:
+            async with self.engine.connect() as conn:
+                # wait for readers on older snapshots, but not as long as a writer would
+                await conn.exec_driver_sql(f"PRAGMA busy_timeout={SCRUB_WAIT_MS}")
+                try:
+                    result = await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                    busy = result.one()[0]
+                finally:
+                    await conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            if busy:
+                raise RuntimeError("the SQLite WAL could not be truncated: a reader stayed open")
+            return
+        async with self.engine.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            # never queue behind a long reader (a pg_dump) while blocking every other one
+            await auto.exec_driver_sql("SET lock_timeout = '2s'")
+            try:
+                await auto.exec_driver_sql("VACUUM FULL " + ", ".join(tables))
+            finally:
+                await auto.exec_driver_sql("RESET lock_timeout")
 
     async def optimize(self) -> None:
         """Keep the query planner's statistics current (SQLite has none until asked;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 
@@ -46,24 +47,39 @@ async def is_up_to_date(db: Database) -> bool:
     return await current_revisions(db) == head_revisions()
 
 
-async def upgrade(db: Database, target: str = "heads") -> None:
+async def _migrate(db: Database, step: Callable[[Config, str], None], target: str) -> None:
     def run(connection: Connection) -> None:
         cfg = alembic_config()
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, target)
+        step(cfg, target)
+        if db.is_sqlite:  # what the foreign keys would have refused, refused now
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
 
-    async with db.engine.begin() as conn:
-        await conn.run_sync(run)
+    if not db.is_sqlite:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(run)
+        return
+    # SQLite alters a table by copying it and dropping the original; with foreign keys on, the
+    # drop would cascade to every row that references it (an open ballot's voters, say)
+    async with db.engine.connect() as conn:
+        await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        await conn.commit()
+        try:
+            async with conn.begin():
+                await conn.run_sync(run)
+        finally:
+            await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            await conn.commit()
+
+
+async def upgrade(db: Database, target: str = "heads") -> None:
+    await _migrate(db, command.upgrade, target)
 
 
 async def downgrade(db: Database, target: str = "base") -> None:
-    def run(connection: Connection) -> None:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = connection
-        command.downgrade(cfg, target)
-
-    async with db.engine.begin() as conn:
-        await conn.run_sync(run)
+    await _migrate(db, command.downgrade, target)
 
 
 async def autogenerate(db: Database, message: str) -> None:

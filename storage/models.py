@@ -290,7 +290,8 @@ class Title(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     applies_to: Mapped[str] = mapped_column(String(20), default=AppliesTo.INDIVIDUAL.value)
     description: Mapped[str | None] = mapped_column(Text)
-    # council approval threshold for this title (share of the whole council); None = the setting
+    # approval threshold for this title (share of the council members entitled to vote);
+    # None = the setting
     approval_threshold: Mapped[float | None] = mapped_column()
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
@@ -493,11 +494,12 @@ class Ballot(Base):
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     deadline: Mapped[datetime] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
+    # members entitled to vote at opening (ballots issued): the threshold is counted on them
     council_size: Mapped[int] = mapped_column(Integer)
+    # the whole council at opening, and the names of those left out (nominator, nominee)
+    council_total: Mapped[int] = mapped_column(Integer, default=0)
+    left_out: Mapped[list[str]] = mapped_column(JSON, default=list)
     threshold: Mapped[float] = mapped_column()
-    # a per-ballot secret that links a voter to a sealed choice while the vote is open;
-    # erased when the ballot closes, so nobody can tell afterwards who voted what
-    seal_key: Mapped[str | None] = mapped_column(String(128))
     agree: Mapped[int | None] = mapped_column(Integer)
     disagree: Mapped[int | None] = mapped_column(Integer)
     abstain: Mapped[int | None] = mapped_column(Integer)
@@ -507,7 +509,8 @@ class Ballot(Base):
 
 
 class BallotVoter(Base):
-    """Who may vote, and whether they have: no choice is stored here."""
+    """Who may vote, and whether they have: never what. `pending` marks the one voter whose
+    vote is being counted (see bot/services/ballot_box.py); at most one per ballot."""
 
     __tablename__ = "ballot_voters"
 
@@ -518,18 +521,23 @@ class BallotVoter(Base):
         ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
     )
     voted: Mapped[bool] = mapped_column(Boolean, default=False)
+    pending: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (CheckConstraint("NOT (voted AND pending)", name="one_state"),)
 
 
-class BallotChoice(Base):
-    """A sealed choice: the seal is an HMAC of the voter under the ballot's seal key."""
+class BallotTally(Base):
+    """An open ballot's running count for one choice: no voter, no time, no order. `count` is
+    stored plus TALLY_BASE (bot/services/ballot_box.py) so that every value takes the same
+    bytes on disk and a page's layout cannot tell which count grew first."""
 
-    __tablename__ = "ballot_choices"
+    __tablename__ = "ballot_tallies"
 
     ballot_id: Mapped[int] = mapped_column(
         ForeignKey("ballots.id", ondelete="CASCADE"), primary_key=True
     )
-    seal: Mapped[str] = mapped_column(String(128), primary_key=True)
-    choice: Mapped[str] = mapped_column(String(16))
+    choice: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
 
 
 # --- groups and announcements ------------------------------------------------------------------

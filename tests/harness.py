@@ -143,7 +143,7 @@ async def make_harness(
             )
         }
     )
-    db = Database(settings.database.url)
+    db = Database(settings.database.url, echo=settings.database.echo)
     app = build_application(
         settings,
         db=db,

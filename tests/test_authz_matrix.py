@@ -271,10 +271,10 @@ ACTIONS = [
         nomination_status("in_review"),
     ),
     Action(
-        "cast a vote",
+        "cast a vote",  # the confirmation screen's Confirm (vt:c only shows that screen)
         allowed("council"),
         ballot,
-        lambda p: f"vt:c:{p['id']}:a",
+        lambda p: f"vt:k:{p['id']}:a",
         voted,
     ),
     Action(

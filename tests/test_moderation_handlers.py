@@ -73,6 +73,12 @@ def answers(h: BotHarness) -> list[str]:
     return [str(a.get("text") or "") for a in h.core.calls("answerCallbackQuery")]
 
 
+async def vote(h: BotHarness, user: int, ballot_id: int, code: str) -> None:
+    """Press a choice on the ballot, then Confirm on the confirmation screen."""
+    await h.press(user, f"vt:c:{ballot_id}:{code}")
+    await h.press(user, f"vt:k:{ballot_id}:{code}")
+
+
 async def tick(h: BotHarness) -> None:
     await voting_jobs.tick(h.app)
     await deliver(h.app)
@@ -110,11 +116,13 @@ async def test_nomination_to_council_to_exemplar(
             assert "Phiếu bầu kín" in h.last_text(tg)
         assert not any("Phiếu bầu kín" in t for t in h.texts(ADMIN_TG))
 
-        # two agree, the third does not vote; the second changes her vote on the way
-        await h.press(COUNCIL_TG[0], f"vt:c:{ballot_id}:a")
-        assert "Đã ghi nhận phiếu của đồng chí: Đồng ý" in h.last_text(COUNCIL_TG[0])
+        # two agree, the third does not vote; the second chooses again before confirming
+        await vote(h, COUNCIL_TG[0], ballot_id, "a")
+        assert "Phiếu của đồng chí đã được ghi nhận" in h.last_text(COUNCIL_TG[0])
+        assert "Đồng ý" not in h.last_text(COUNCIL_TG[0]).split("\n")[-1]  # no receipt
         await h.press(COUNCIL_TG[1], f"vt:c:{ballot_id}:d")
-        await h.press(COUNCIL_TG[1], f"vt:c:{ballot_id}:a")
+        await h.press(COUNCIL_TG[1], f"vt:r:{ballot_id}")
+        await vote(h, COUNCIL_TG[1], ballot_id, "a")
         # the administrators see neither choices nor tallies while it is open
         replies = await h.text(ADMIN_TG, "/ballots")
         assert "2/3 thành viên Hội đồng đã bỏ phiếu" in replies[-1]["text"]
@@ -130,10 +138,17 @@ async def test_nomination_to_council_to_exemplar(
             status = await session.scalar(select(Nomination.status).where(Nomination.id == n))
         assert status == ("approved" if approved else "rejected")
         minutes = h.last_text(ADMIN_TG)
-        assert "BIÊN BẢN KIỂM PHIẾU BẦU KÍN" in minutes
-        assert "Tổng số thành viên Hội đồng: 3" in minutes and "Không bỏ phiếu: 1" in minutes
-        assert "2/3 (66.7%)" in minutes and f"Ngưỡng quy định: {round(threshold * 100)}%" in minutes
-        assert ("ĐẠT." in minutes and "KHÔNG ĐẠT" not in minutes) is approved
+        assert minutes.startswith("BIÊN BẢN KIỂM PHIẾU\n")
+        assert "Tổng số thành viên Hội đồng: 3" in minutes and "Số phiếu phát ra: 3" in minutes
+        assert "Số thành viên tham gia biểu quyết: 2" in minutes
+        assert "Không tham gia biểu quyết: —" in minutes
+        assert "từ 09:00 ngày 02/03/2026 đến 09:01 ngày 09/03/2026" in minutes
+        assert "Tỷ lệ đồng ý: 2/3 (66,7%)" in minutes
+        assert (
+            f"Tỷ lệ cần đạt: từ {round(threshold * 100)}% trở lên (tính trên tổng số thành viên "
+            "Hội đồng có quyền biểu quyết)" in minutes
+        )
+        assert ("Kết quả: ĐẠT." in minutes) is approved
         # the card the administrator opened shows the council's result
         card_now = next(m for m in h.core.sent(ADMIN_TG) if m["message_id"] == card["message_id"])
         assert ("Hội đồng đã thông qua" in card_now["text"]) is approved
@@ -167,15 +182,17 @@ async def test_everybody_votes_closes_at_once(world_h: tuple[BotHarness, World])
     n = await add_nomination(h.services.db, w)
     view = await h.services.voting.open_vote(w.viewer("admin"), n)
     await deliver(h.app)
-    await h.press(COUNCIL_TG[0], f"vt:c:{view.id}:a")
-    await h.press(COUNCIL_TG[1], f"vt:c:{view.id}:b")
-    await h.press(COUNCIL_TG[2], f"vt:c:{view.id}:d")
+    await vote(h, COUNCIL_TG[0], view.id, "a")
+    await vote(h, COUNCIL_TG[1], view.id, "b")
+    await vote(h, COUNCIL_TG[2], view.id, "d")
     assert "cuộc bỏ phiếu kết thúc" in h.last_text(COUNCIL_TG[2])
     assert "BIÊN BẢN" in h.last_text(ADMIN_TG) and "KHÔNG ĐẠT" in h.last_text(ADMIN_TG)
     await h.forge_press(COUNCIL_TG[0], f"vt:c:{view.id}:d")
     assert "đã kết thúc" in answers(h)[-1]
+    await h.forge_press(COUNCIL_TG[0], f"vt:k:{view.id}:d")
+    assert "đã kết thúc" in answers(h)[-1]
     replies = await h.text(COUNCIL_TG[0], "/ballots")
-    assert "không đạt, tỷ lệ đồng ý 1/3" in replies[-1]["text"]
+    assert "không đạt, tỷ lệ đồng ý 1/3 (33,3%)" in replies[-1]["text"]
     replies = await h.press(COUNCIL_TG[0], f"vt:m:{view.id}")
     assert "Phiếu trắng: 1" in replies[-1]["text"]
 
@@ -335,13 +352,14 @@ async def test_the_voting_job_reminds_then_closes(world_h: tuple[BotHarness, Wor
     n = await add_nomination(h.services.db, w)
     view = await h.services.voting.open_vote(w.viewer("admin"), n, days=2)
     await deliver(h.app)
-    await h.press(COUNCIL_TG[0], f"vt:c:{view.id}:a")
+    await vote(h, COUNCIL_TG[0], view.id, "a")
     h.clock.advance(timedelta(days=1, hours=1))  # 23 hours left
     await tick(h)
     assert "Nhắc việc" in h.last_text(COUNCIL_TG[1]) and "Nhắc việc" in h.last_text(COUNCIL_TG[2])
     assert "Nhắc việc" not in h.last_text(COUNCIL_TG[0])
     reminder = h.core.sent(COUNCIL_TG[1])[-1]
     await h.feed(h.core.press_button(COUNCIL_TG[1], reminder, f"vt:c:{view.id}:a"))
+    await h.press(COUNCIL_TG[1], f"vt:k:{view.id}:a")
     await tick(h)  # once only
     assert sum("Nhắc việc" in t for t in h.texts(COUNCIL_TG[2])) == 1
     h.clock.advance(timedelta(hours=23))

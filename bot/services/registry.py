@@ -70,6 +70,7 @@ def build_services(settings: Settings, db: Database, clock: Clock | None = None)
             settings.moderation,
             moderation,
             default_language=settings.organisation.default_language,
+            tz=settings.organisation.tz,
         ),
         exemplars=ExemplarService(db, clock, settings.organisation.tz),
         audit_view=AuditViewService(db, clock),

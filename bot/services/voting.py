@@ -1,38 +1,40 @@
 """The council's secret ballot (bỏ phiếu kín) on a nomination.
 
-Who votes: the active members whose role is `council` when the vote opens; administrators
-moderate but are not members of the council and do not vote. The council's size is fixed at
-opening and the result is `agree / council_size >= threshold` (the ratio is counted on the
-council's whole membership: a blank vote or no vote counts against).
+Who votes: the active members whose role is `council` when the vote opens, less those left out
+of their own item (the nominator, the nominee, and for a unit its members and those of its
+sub-units); administrators moderate but do not vote. A member who leaves the council or is
+deactivated during the vote can no longer vote and is not reminded. The threshold is counted on
+the members entitled to vote at opening (`Ballot.council_size`): a blank vote or no vote counts
+against.
 
-Secrecy: BallotVoter records only whether a member voted; the choice is stored under a seal,
-HMAC(ballot.seal_key, member id), so a member can change their vote while it is open. At closing
-the key is erased and the sealed choices are deleted once counted, so nobody (administrators
-included, with the database in hand) can tell afterwards who voted what. While a ballot is open
-no tally is shown to anyone; only how many have voted.
+Secrecy by construction (bot/services/ballot_box.py): the database holds who has voted and three
+anonymous counts, never anything that pairs a member with a choice, and the files are scrubbed
+after every vote. A vote is final once confirmed, like a paper ballot: changing it would need a
+link between the voter and their choice. While a ballot is open no tally is shown to anyone,
+only how many have voted. The threat model is in docs/SECURITY.md.
 
-Concurrency: casting and closing both begin by updating the ballot's row (`closed_at IS NULL`),
-which serialises them; a vote that arrives after the close finds the ballot closed.
+Concurrency: the casts and the close of one ballot hold the ballot's lock (`BallotBox.locked`);
+a vote after the deadline or the close is refused even before the closing job has run.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import ModerationSettings
 from bot.services import audit
+from bot.services.ballot_box import BallotBox, Notify, step
 from bot.services.clock import Clock
 from bot.services.directory import Viewer
 from bot.services.errors import N_, AlreadyDecided, InvalidInput, NotAllowed, NotFound
+from bot.services.minutes import MINUTES, BallotResult, passes, percent
 from bot.services.moderation import (
     ItemType,
     ModerationService,
@@ -44,7 +46,6 @@ from bot.services.outbox import button, enqueue
 from storage.db import Database, affected
 from storage.models import (
     Ballot,
-    BallotChoice,
     BallotVoter,
     Decision,
     Member,
@@ -59,7 +60,6 @@ from storage.models import (
 
 REMIND_BEFORE = timedelta(hours=24)
 ACHIEVEMENTS_IN_BALLOT = 1500
-EPSILON = 1e-9
 
 CHOICE_CODES: dict[str, VoteChoice] = {
     "a": VoteChoice.AGREE,
@@ -75,11 +75,20 @@ BALLOT_MESSAGE = N_(
     "<b>Secret ballot of the Emulation and Commendation Council</b>\n\n"
     "Nomination: {name}\nTitle: {title}\nMovement: {movement}\nUnit: {unit}\n\n"
     "Achievements: {achievements}\n\n"
-    "Please vote by {deadline}. Your choice is secret and you can change it until then."
+    "Please vote by {deadline}. Your choice is secret. You confirm it before it is cast; a "
+    "cast vote cannot be changed."
 )
 REMINDER_MESSAGE = N_(
     "Reminder: you have not voted yet on the nomination of {name} ({title}). The secret "
     "ballot closes at {deadline}."
+)
+VOTE_LOST_MESSAGE = N_(
+    "Your vote on the nomination of {name} ({title}) could not be recorded because of a "
+    "technical fault, and it was not counted. Please vote again by {deadline}."
+)
+VOTE_LOST_CLOSED = N_(
+    "Your vote on the nomination of {name} ({title}) could not be recorded because of a "
+    "technical fault, and it was not counted. The secret ballot has closed."
 )
 DETAILS_BUTTON = N_("Details and evidence")
 VOTE_OPENED_NOTICE = N_(
@@ -96,41 +105,9 @@ RESULT_NOTICE = {
         "{ratio} of the council agreed, {threshold} was needed."
     ),
 }
-MINUTES = {
-    True: N_(
-        "MINUTES OF THE SECRET BALLOT\nEmulation and Commendation Council\n\n"
-        "Nomination #{nomination}: {name}\nTitle: {title}\nMovement: {movement}\n"
-        "Voting opened at {opened} and closed at {closed}.\n"
-        "Council members: {size}\nAgree: {agree}\nDisagree: {disagree}\nBlank votes: {abstain}\n"
-        "Did not vote: {not_voted}\n"
-        "Approval ratio (agree / whole council): {ratio}\nThreshold: {threshold}\n"
-        "Result: APPROVED."
-    ),
-    False: N_(
-        "MINUTES OF THE SECRET BALLOT\nEmulation and Commendation Council\n\n"
-        "Nomination #{nomination}: {name}\nTitle: {title}\nMovement: {movement}\n"
-        "Voting opened at {opened} and closed at {closed}.\n"
-        "Council members: {size}\nAgree: {agree}\nDisagree: {disagree}\nBlank votes: {abstain}\n"
-        "Did not vote: {not_voted}\n"
-        "Approval ratio (agree / whole council): {ratio}\nThreshold: {threshold}\n"
-        "Result: NOT APPROVED."
-    ),
-}
 COUNCIL_REASON = N_("Decided by the council's secret ballot")
-
-
-def percent(value: float) -> str:
-    """0.5 -> "50%", 2/3 -> "66.7%"."""
-    text = f"{value * 100:.1f}".rstrip("0").rstrip(".")
-    return f"{text}%"
-
-
-def passes(agree: int, council_size: int, threshold: float) -> bool:
-    return council_size > 0 and agree / council_size >= threshold - EPSILON
-
-
-def seal(seal_key: str, member_id: int) -> str:
-    return hmac.new(seal_key.encode(), str(member_id).encode(), hashlib.sha256).hexdigest()
+NOT_ON_BALLOT = N_("You are not on the council for this ballot.")
+CLOSED = N_("This secret ballot is closed; votes can no longer be cast.")
 
 
 def remind_at(opened_at: datetime, deadline: datetime) -> datetime:
@@ -138,29 +115,27 @@ def remind_at(opened_at: datetime, deadline: datetime) -> datetime:
     return max(deadline - REMIND_BEFORE, opened_at + (deadline - opened_at) / 2)
 
 
-@dataclass(frozen=True, slots=True)
-class BallotResult:
-    ballot_id: int
-    nomination_id: int
-    nominee_name: str
-    title_name: str | None
-    opened_at: datetime
-    closed_at: datetime
-    council_size: int
-    agree: int
-    disagree: int
-    abstain: int
-    threshold: float
-    approved: bool
-    minutes: str | None
+async def _interested(
+    session: AsyncSession, nominator: int, nominee: int | None, nominee_unit: int | None
+) -> set[int]:
+    """Members left out of the vote on a nomination: its nominator and nominee, and for a unit
+    every member of it and of the units below it (or merged into it)."""
+    left = {nominator} | ({nominee} if nominee is not None else set())
+    if nominee_unit is None:
+        return left
+    rows = (await session.execute(select(Unit.id, Unit.parent_id, Unit.merged_into_id))).all()
+    units, grew = {nominee_unit}, True
+    while grew:
+        below = {u for u, parent, merged in rows if parent in units or merged in units}
+        grew = not below <= units
+        units |= below
+    members = await session.scalars(select(Member.id).where(Member.unit_id.in_(units)))
+    return left | set(members)
 
-    @property
-    def not_voted(self) -> int:
-        return max(0, self.council_size - self.agree - self.disagree - self.abstain)
 
-    @property
-    def ratio(self) -> float:
-        return self.agree / self.council_size if self.council_size else 0.0
+def entitled() -> list[Any]:
+    """A voter row's member may still vote: active and still on the council."""
+    return [Member.active.is_(True), Member.role == Role.COUNCIL.value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +154,7 @@ class BallotView:
     threshold: float
     voted: int  # how many have voted; never what
     i_voted: bool | None  # None: the viewer is not on this ballot
+    may_vote: bool  # the viewer can cast a vote now
     result: BallotResult | None
 
 
@@ -186,7 +162,6 @@ class BallotView:
 class CastResult:
     ballot_id: int
     nomination_id: int
-    choice: VoteChoice
     deadline: datetime
     closed: BallotResult | None  # the vote closed because everybody had voted
 
@@ -200,12 +175,15 @@ class VotingService:
         moderation: ModerationService,
         *,
         default_language: str = "vi",
+        tz: ZoneInfo | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.settings = settings
         self.moderation = moderation
         self.default_language = default_language
+        self.tz = tz or ZoneInfo("Asia/Ho_Chi_Minh")
+        self.box = BallotBox(db)
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -233,6 +211,7 @@ class VotingService:
                         Nomination.version,
                         Nomination.nominator_id,
                         Nomination.nominee_member_id,
+                        Nomination.nominee_unit_id,
                         Nomination.title_id,
                     ).where(Nomination.id == nomination_id)
                 )
@@ -250,8 +229,8 @@ class VotingService:
             await check_discipline(session, nomination_id)
             council = list(
                 await session.execute(
-                    select(Member.id, Member.telegram_user_id, Member.language)
-                    .where(Member.role == Role.COUNCIL.value, Member.active.is_(True))
+                    select(Member.id, Member.telegram_user_id, Member.language, Member.full_name)
+                    .where(*entitled())
                     .order_by(Member.id)
                 )
             )
@@ -260,6 +239,18 @@ class VotingService:
                     N_(
                         "There are no council members to vote. An administrator can give "
                         "members the council role."
+                    )
+                )
+            excluded = await _interested(
+                session, row.nominator_id, row.nominee_member_id, row.nominee_unit_id
+            )
+            voters = [m for m in council if m.id not in excluded]
+            left_out = [m.full_name for m in council if m.id in excluded]
+            if not voters:
+                raise InvalidInput(
+                    N_(
+                        "Nobody on the council may vote on this nomination: every member is its "
+                        "nominator, its nominee or a member of the nominated unit."
                     )
                 )
             title_threshold = (
@@ -290,15 +281,18 @@ class VotingService:
                 opened_by=viewer.member_id,
                 opened_at=now,
                 deadline=deadline,
-                council_size=len(council),
+                council_size=len(voters),
+                council_total=len(council),
+                left_out=left_out,
                 threshold=threshold,
-                seal_key=secrets.token_hex(32),
             )
             session.add(ballot)
             await session.flush()
             session.add_all(
-                BallotVoter(ballot_id=ballot.id, member_id=m.id, voted=False) for m in council
+                BallotVoter(ballot_id=ballot.id, member_id=m.id, voted=False, pending=False)
+                for m in voters
             )
+            self.box.open(session, ballot.id)
             audit.record(
                 session,
                 actor_member_id=viewer.member_id,
@@ -309,11 +303,13 @@ class VotingService:
                 at=now,
                 ballot=ballot.id,
                 deadline=deadline.isoformat(),
-                council_size=len(council),
+                council_size=len(voters),
+                council_total=len(council),
+                left_out=len(left_out),
                 threshold=threshold,
             )
             view = await self._view(session, ballot.id, viewer)
-            for member in council:
+            for member in voters:
                 if member.telegram_user_id:
                     self._send_ballot(
                         session, view, member.telegram_user_id, member.language, now, BALLOT_MESSAGE
@@ -360,72 +356,112 @@ class VotingService:
 
     # --- casting -------------------------------------------------------------------------------
 
-    async def cast(self, viewer: Viewer, ballot_id: int, choice: VoteChoice) -> CastResult:
-        if viewer.member_id is None:
-            raise NotAllowed(N_("You are not on the council for this ballot."))
-        now = self.clock.now()
-        async with self.db.transaction() as session:
-            on_ballot = await session.scalar(
-                select(func.count())
-                .select_from(BallotVoter)
-                .where(
-                    BallotVoter.ballot_id == ballot_id, BallotVoter.member_id == viewer.member_id
-                )
-            )
-            if not on_ballot:
-                raise NotAllowed(N_("You are not on the council for this ballot."))
-            # lock the ballot's row: serialises votes with each other and with the closing
-            row = (
-                await session.execute(
-                    update(Ballot)
-                    .where(
-                        Ballot.id == ballot_id,
-                        Ballot.closed_at.is_(None),
-                        Ballot.deadline > now,
-                    )
-                    .values(council_size=Ballot.council_size)
-                    .returning(Ballot.seal_key, Ballot.deadline, Ballot.nomination_id)
-                    .execution_options(synchronize_session=False)
-                )
-            ).first()
-            if row is None or not row.seal_key:
-                raise AlreadyDecided(
-                    N_("This secret ballot is closed; votes can no longer change.")
-                )
-            sealed = seal(row.seal_key, viewer.member_id)
-            changed = affected(
-                await session.execute(
-                    update(BallotChoice)
-                    .where(BallotChoice.ballot_id == ballot_id, BallotChoice.seal == sealed)
-                    .values(choice=choice.value)
-                    .execution_options(synchronize_session=False)
-                )
-            )
-            if not changed:
-                session.add(BallotChoice(ballot_id=ballot_id, seal=sealed, choice=choice.value))
+    async def _check_voter(
+        self, session: AsyncSession, viewer: Viewer, ballot_id: int, now: datetime
+    ) -> Any:
+        """The ballot's row if the viewer may cast a vote on it now; else the error why not."""
+        row = (
             await session.execute(
-                update(BallotVoter)
-                .where(
-                    BallotVoter.ballot_id == ballot_id, BallotVoter.member_id == viewer.member_id
+                select(
+                    Ballot.nomination_id,
+                    Ballot.deadline,
+                    Ballot.closed_at,
+                    BallotVoter.voted,
+                    Member.active,
+                    Member.role,
                 )
-                .values(voted=True)
-                .execution_options(synchronize_session=False)
+                .join(BallotVoter, BallotVoter.ballot_id == Ballot.id)
+                .join(Member, Member.id == BallotVoter.member_id)
+                .where(Ballot.id == ballot_id, BallotVoter.member_id == viewer.member_id)
             )
-            await session.flush()
-            waiting = await session.scalar(
-                select(func.count())
-                .select_from(BallotVoter)
-                .where(BallotVoter.ballot_id == ballot_id, BallotVoter.voted.is_(False))
+        ).first()
+        if row is None:
+            raise NotAllowed(NOT_ON_BALLOT)
+        if row.closed_at is not None or row.deadline <= now:
+            raise AlreadyDecided(CLOSED)
+        if row.voted:
+            raise AlreadyDecided(
+                N_("You have already voted on this ballot; a cast vote cannot be changed.")
             )
-            closed = None
-            if not waiting:
-                closed = await self._close(session, ballot_id, now)
-        return CastResult(ballot_id, int(row.nomination_id), choice, row.deadline, closed)
+        if not row.active or row.role != Role.COUNCIL.value:
+            raise NotAllowed(
+                N_("You are no longer a member of the council, so you cannot vote on this ballot.")
+            )
+        return row
+
+    async def choose(self, viewer: Viewer, ballot_id: int) -> BallotView:
+        """Before the confirmation screen: the ballot, if the viewer may vote on it. Nothing is
+        written and the choice is not even asked for: it stays in the voter's chat until they
+        confirm (`cast`)."""
+        if viewer.member_id is None:
+            raise NotAllowed(NOT_ON_BALLOT)
+        async with self.db.read() as session:
+            await self._check_voter(session, viewer, ballot_id, self.clock.now())
+            return await self._view(session, ballot_id, viewer)
+
+    async def cast(self, viewer: Viewer, ballot_id: int, choice: VoteChoice) -> CastResult:
+        """Cast a confirmed vote: final. See bot/services/ballot_box.py for the protocol."""
+        if viewer.member_id is None:
+            raise NotAllowed(NOT_ON_BALLOT)
+        member_id = viewer.member_id
+        now = self.clock.now()
+        async with self.box.locked(ballot_id) as conn:
+            await self.box.recover(conn, ballot_id, self._lost(ballot_id, now, caster=member_id))
+            async with step(conn) as session:  # T1
+                row = await self._check_voter(session, viewer, ballot_id, now)
+                await self.box.mark_pending(session, ballot_id, member_id)
+            await self.box.count(conn, ballot_id, choice)  # T2
+            await self.box.mark_voted(conn, ballot_id)  # T3
+            async with step(conn) as session:
+                waiting = await session.scalar(
+                    select(func.count())
+                    .select_from(BallotVoter)
+                    .join(Member, Member.id == BallotVoter.member_id)
+                    .where(
+                        BallotVoter.ballot_id == ballot_id,
+                        BallotVoter.voted.is_(False),
+                        *entitled(),
+                    )
+                )
+                closed = None if waiting else await self._close(session, ballot_id, now)
+            await self.box.scrub()
+        return CastResult(ballot_id, int(row.nomination_id), row.deadline, closed)
+
+    def _lost(
+        self, ballot_id: int, now: datetime, *, caster: int | None = None, closing: bool = False
+    ) -> Notify:
+        """Tell a member whose vote a crash left uncounted to vote again (the one voting
+        right now needs no message)."""
+
+        async def notify(session: AsyncSession, member_id: int) -> None:
+            member = await session.get(Member, member_id)
+            if member_id == caster or member is None or not member.telegram_user_id:
+                return
+            if not member.active:
+                return
+            view = await self._view(session, ballot_id, None)
+            if closing or member.role != Role.COUNCIL.value:
+                enqueue(
+                    session,
+                    chat_id=member.telegram_user_id,
+                    message=VOTE_LOST_CLOSED,
+                    language=member.language,
+                    now=now,
+                    name=view.nominee_name,
+                    title=view.title_name or "—",
+                )
+                return
+            self._send_ballot(
+                session, view, member.telegram_user_id, member.language, now, VOTE_LOST_MESSAGE
+            )
+
+        return notify
 
     # --- closing -------------------------------------------------------------------------------
 
     async def close_due(self) -> list[BallotResult]:
-        """Close every open ballot whose deadline has passed (the job calls this)."""
+        """Close every open ballot whose deadline has passed, and settle any voter a crash left
+        pending on an open one (the job calls this)."""
         now = self.clock.now()
         async with self.db.read() as session:
             due = list(
@@ -435,12 +471,29 @@ class VotingService:
                     .order_by(Ballot.deadline)
                 )
             )
+            stuck = list(
+                await session.scalars(
+                    select(BallotVoter.ballot_id)
+                    .join(Ballot, Ballot.id == BallotVoter.ballot_id)
+                    .where(
+                        BallotVoter.pending.is_(True),
+                        Ballot.closed_at.is_(None),
+                        Ballot.deadline > now,
+                    )
+                )
+            )
+        for ballot_id in stuck:
+            async with self.box.locked(ballot_id) as conn:
+                await self.box.recover(conn, ballot_id, self._lost(ballot_id, now))
         results = []
         for ballot_id in due:
-            async with self.db.transaction() as session:
-                result = await self._close(session, ballot_id, now)
-            if result is not None:
-                results.append(result)
+            async with self.box.locked(ballot_id) as conn:
+                await self.box.recover(conn, ballot_id, self._lost(ballot_id, now, closing=True))
+                async with step(conn) as session:
+                    result = await self._close(session, ballot_id, now)
+                if result is not None:
+                    await self.box.scrub()
+                    results.append(result)
         return results
 
     async def _close(
@@ -450,36 +503,15 @@ class VotingService:
             await session.execute(
                 update(Ballot)
                 .where(Ballot.id == ballot_id, Ballot.closed_at.is_(None))
-                .values(closed_at=now, seal_key=None)
+                .values(closed_at=now)
                 .execution_options(synchronize_session=False)
             )
         )
         if not claimed:
             return None  # closed by someone else meanwhile
-        ballot = (
-            await session.execute(
-                select(
-                    Ballot.nomination_id,
-                    Ballot.opened_at,
-                    Ballot.council_size,
-                    Ballot.threshold,
-                ).where(Ballot.id == ballot_id)
-            )
-        ).one()
-        counts = dict(
-            (str(choice), int(n))
-            for choice, n in await session.execute(
-                select(BallotChoice.choice, func.count())
-                .where(BallotChoice.ballot_id == ballot_id)
-                .group_by(BallotChoice.choice)
-            )
-        )
-        agree = counts.get(VoteChoice.AGREE.value, 0)
-        disagree = counts.get(VoteChoice.DISAGREE.value, 0)
-        abstain = counts.get(VoteChoice.ABSTAIN.value, 0)
-        # counted: the sealed choices go, so no key kept anywhere could ever open them
-        await session.execute(delete(BallotChoice).where(BallotChoice.ballot_id == ballot_id))
-        approved = passes(agree, ballot.council_size, ballot.threshold)
+        counts = await self.box.take(session, ballot_id)
+        ballot = await session.get(Ballot, ballot_id, populate_existing=True)
+        assert ballot is not None
         nomination = await session.get(Nomination, ballot.nomination_id)
         assert nomination is not None
         name = await subject_name(
@@ -498,6 +530,25 @@ class VotingService:
             if nomination.movement_id
             else None
         )
+        approved = passes(counts.agree, ballot.council_size, ballot.threshold)
+        result = BallotResult(
+            ballot_id=ballot_id,
+            nomination_id=ballot.nomination_id,
+            nominee_name=name,
+            title_name=title,
+            movement_name=movement,
+            opened_at=ballot.opened_at,
+            closed_at=now,
+            council_total=ballot.council_total,
+            left_out=tuple(ballot.left_out or ()),
+            council_size=ballot.council_size,
+            agree=counts.agree,
+            disagree=counts.disagree,
+            abstain=counts.abstain,
+            threshold=ballot.threshold,
+            approved=approved,
+            minutes=None,
+        )
         outcome = SubmissionStatus.APPROVED if approved else SubmissionStatus.REJECTED
         decided = affected(
             await session.execute(
@@ -515,29 +566,20 @@ class VotingService:
                 .execution_options(synchronize_session=False)
             )
         )
-        size = ballot.council_size
-        ratio = agree / size if size else 0.0
-        params: dict[str, Any] = {
-            "nomination": ballot.nomination_id,
-            "name": name,
-            "title": title or "—",
-            "movement": movement or "—",
-            "opened": ballot.opened_at,
-            "closed": now,
-            "size": size,
-            "agree": agree,
-            "disagree": disagree,
-            "abstain": abstain,
-            "not_voted": max(0, size - agree - disagree - abstain),
-            "ratio": f"{agree}/{size} ({percent(ratio)})",
-            "threshold": percent(ballot.threshold),
-        }
-        minutes = self.moderation.localize(self.default_language, MINUTES[approved], params)
+        minutes = self.moderation.localize(
+            self.default_language,
+            MINUTES[approved],
+            result.params(self.default_language, self.tz),
+        )
         await session.execute(
             update(Ballot)
             .where(Ballot.id == ballot_id)
             .values(
-                agree=agree, disagree=disagree, abstain=abstain, approved=approved, minutes=minutes
+                agree=counts.agree,
+                disagree=counts.disagree,
+                abstain=counts.abstain,
+                approved=approved,
+                minutes=minutes,
             )
             .execution_options(synchronize_session=False)
         )
@@ -559,11 +601,11 @@ class VotingService:
             target_id=ballot.nomination_id,
             at=now,
             ballot=ballot_id,
-            council_size=size,
-            agree=agree,
-            disagree=disagree,
-            abstain=abstain,
-            not_voted=params["not_voted"],
+            council_size=ballot.council_size,
+            agree=counts.agree,
+            disagree=counts.disagree,
+            abstain=counts.abstain,
+            not_voted=result.not_voted,
             threshold=ballot.threshold,
             approved=approved,
             applied=bool(decided),
@@ -576,7 +618,7 @@ class VotingService:
                 language=language,
                 now=now,
                 dedupe_key=f"minutes:{ballot_id}:{chat_id}",
-                **params,
+                **result.params(language, self.tz),
             )
         if decided:
             author = await session.get(Member, nomination.nominator_id)
@@ -588,33 +630,20 @@ class VotingService:
                     language=author.language,
                     now=now,
                     name=name,
-                    ratio=params["ratio"],
-                    threshold=params["threshold"],
+                    ratio=result.ratio_text(author.language),
+                    threshold=percent(ballot.threshold, author.language),
                 )
             if approved:
                 await self.moderation.tell_nominee(
                     session, ballot.nomination_id, nomination.nominator_id, now
                 )
-        return BallotResult(
-            ballot_id=ballot_id,
-            nomination_id=ballot.nomination_id,
-            nominee_name=name,
-            title_name=title,
-            opened_at=ballot.opened_at,
-            closed_at=now,
-            council_size=size,
-            agree=agree,
-            disagree=disagree,
-            abstain=abstain,
-            threshold=ballot.threshold,
-            approved=approved,
-            minutes=minutes,
-        )
+        return replace(result, minutes=minutes)
 
     # --- reminders -----------------------------------------------------------------------------
 
     async def send_reminders(self) -> int:
-        """Once per ballot, shortly before its deadline, remind those who have not voted."""
+        """Once per ballot, shortly before its deadline, remind those who have not voted and
+        still may."""
         now = self.clock.now()
         async with self.db.read() as session:
             candidates = list(
@@ -652,9 +681,10 @@ class VotingService:
                     .where(
                         BallotVoter.ballot_id == ballot_id,
                         BallotVoter.voted.is_(False),
-                        Member.active.is_(True),
                         Member.telegram_user_id.is_not(None),
+                        *entitled(),
                     )
+                    .order_by(Member.id)
                 )
                 for chat_id, language in waiting:
                     self._send_ballot(
@@ -689,22 +719,29 @@ class VotingService:
         unit = nomination.unit_name_at_time
         if unit is None and nomination.unit_id is not None:
             unit = await session.scalar(select(Unit.name).where(Unit.id == nomination.unit_id))
-        voted = int(
-            await session.scalar(
-                select(func.count())
-                .select_from(BallotVoter)
-                .where(BallotVoter.ballot_id == ballot_id, BallotVoter.voted.is_(True))
-            )
-            or 0
-        )
+        voted = await self.box.turnout(session, ballot_id)
         i_voted: bool | None = None
+        may_vote = False
         if viewer is not None and viewer.member_id is not None:
-            mine = await session.scalar(
-                select(BallotVoter.voted).where(
-                    BallotVoter.ballot_id == ballot_id, BallotVoter.member_id == viewer.member_id
+            mine = (
+                await session.execute(
+                    select(BallotVoter.voted, Member.active, Member.role)
+                    .join(Member, Member.id == BallotVoter.member_id)
+                    .where(
+                        BallotVoter.ballot_id == ballot_id,
+                        BallotVoter.member_id == viewer.member_id,
+                    )
                 )
+            ).first()
+            i_voted = None if mine is None else bool(mine.voted)
+            may_vote = (
+                mine is not None
+                and not mine.voted
+                and bool(mine.active)
+                and mine.role == Role.COUNCIL.value
+                and ballot.closed_at is None
+                and ballot.deadline > self.clock.now()
             )
-            i_voted = None if mine is None else bool(mine)
         result = None
         if ballot.closed_at is not None and ballot.agree is not None:
             result = BallotResult(
@@ -712,8 +749,11 @@ class VotingService:
                 nomination_id=ballot.nomination_id,
                 nominee_name=name,
                 title_name=title,
+                movement_name=movement,
                 opened_at=ballot.opened_at,
                 closed_at=ballot.closed_at,
+                council_total=ballot.council_total,
+                left_out=tuple(ballot.left_out or ()),
                 council_size=ballot.council_size,
                 agree=ballot.agree or 0,
                 disagree=ballot.disagree or 0,
@@ -737,6 +777,7 @@ class VotingService:
             threshold=ballot.threshold,
             voted=voted,
             i_voted=i_voted,
+            may_vote=may_vote,
             result=result,
         )
 
@@ -744,11 +785,11 @@ class VotingService:
         """A ballot for one of its voters, a council member or an administrator. While it is
         open the view carries no tally, only how many have voted."""
         if viewer.member_id is None:
-            raise NotAllowed(N_("You are not on the council for this ballot."))
+            raise NotAllowed(NOT_ON_BALLOT)
         async with self.db.read() as session:
             view = await self._view(session, ballot_id, viewer)
         if view.i_voted is None and not viewer.is_council:
-            raise NotAllowed(N_("You are not on the council for this ballot."))
+            raise NotAllowed(NOT_ON_BALLOT)
         return view
 
     async def ballots(self, viewer: Viewer, *, closed_limit: int = 5) -> list[BallotView]:
@@ -829,5 +870,4 @@ __all__: Sequence[str] = (
     "passes",
     "percent",
     "remind_at",
-    "seal",
 )
