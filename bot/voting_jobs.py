@@ -47,6 +47,7 @@ async def tick(application: Application[Any, Any, Any, Any, Any, Any]) -> list[B
     services = application.bot_data["services"]
     closed: list[BallotResult] = await services.voting.close_due()
     reminded = await services.voting.send_reminders()
+    await services.voting.scrub_if_needed()
     for result in closed:
         await refresh_cards(application, ItemType.NOMINATION, result.nomination_id)
     if closed or reminded:

@@ -21,6 +21,22 @@ from sqlalchemy.ext.asyncio import (
 
 BUSY_TIMEOUT_MS = 10_000
 SCRUB_WAIT_MS = 2_000
+_NEXT_XID = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint % 4294967296"
+# VACUUM keeps a dead row that a snapshot taken before its deletion might still see; such a
+# snapshot anywhere in the cluster (VACUUM's horizon is not always per database) means "not yet"
+_OLDER_SNAPSHOTS = """
+SELECT EXISTS (
+    SELECT 1 FROM pg_stat_activity
+    WHERE pid <> pg_backend_pid()
+      AND (age(backend_xmin) > age(CAST(:mark AS xid))
+           OR age(backend_xid) > age(CAST(:mark AS xid)))
+) OR EXISTS (
+    SELECT 1 FROM pg_prepared_xacts WHERE age(transaction) > age(CAST(:mark AS xid))
+) OR EXISTS (
+    SELECT 1 FROM pg_replication_slots
+    WHERE age(xmin) > age(CAST(:mark AS xid)) OR age(catalog_xmin) > age(CAST(:mark AS xid))
+)
+"""
 
 
 def affected(result: object) -> int:
@@ -126,12 +142,13 @@ class Database:
                 except Exception:  # a broken connection: closing it releases the lock
                     await conn.invalidate()
 
-    async def scrub(self, *tables: str) -> None:
-        """Leave no earlier version of the tables' rows readable on disk. SQLite: copy the WAL
-        into the database file (whose freed space secure_delete zeroes) and truncate it.
-        PostgreSQL: rewrite the tables (VACUUM FULL), so that no dead tuple and no free space
-        in a page holds an old row; rows still visible to an older open snapshot stay. Raises
-        when a reader holds on for too long (the caller tries again later)."""
+    async def scrub(self, *tables: str) -> bool:
+        """Leave no earlier version of the tables' rows readable on disk; True when done.
+        SQLite: copy the WAL into the database file (whose freed space secure_delete zeroes)
+        and truncate it. PostgreSQL: rewrite the tables (VACUUM FULL), so that no dead tuple
+        and no free space in a page holds an old row. A reader on an older snapshot keeps old
+        rows alive: then the result is False and the caller tries again later. Raises when a
+        reader holds its lock for too long."""
         if self.is_sqlite:
             async with self.engine.connect() as conn:
                 # wait for readers on older snapshots, but not as long as a writer would
@@ -141,17 +158,19 @@ class Database:
                     busy = result.one()[0]
                 finally:
                     await conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            if busy:
-                raise RuntimeError("the SQLite WAL could not be truncated: a reader stayed open")
-            return
+            return not busy
         async with self.engine.connect() as conn:
             auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            # every transaction that wrote the old rows has an id below this one
+            mark = (await auto.exec_driver_sql(_NEXT_XID)).scalar_one()
             # never queue behind a long reader (a pg_dump) while blocking every other one
             await auto.exec_driver_sql("SET lock_timeout = '2s'")
             try:
                 await auto.exec_driver_sql("VACUUM FULL " + ", ".join(tables))
             finally:
                 await auto.exec_driver_sql("RESET lock_timeout")
+            held = (await auto.execute(text(_OLDER_SNAPSHOTS), {"mark": int(mark)})).scalar_one()
+            return not held
 
     async def optimize(self) -> None:
         """Keep the query planner's statistics current (SQLite has none until asked;

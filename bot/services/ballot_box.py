@@ -19,7 +19,9 @@ voter left `pending` by a crash was counted if the tallies add up to one more th
 
 After each cast and each close the caller scrubs the files (`Database.scrub`): the SQLite WAL is
 truncated (secure_delete zeroes freed space), PostgreSQL's ballot tables are rewritten, so that
-no earlier version of a voter row or a tally survives to be compared with the current one.
+no earlier version of a voter row or a tally survives to be compared with the current one. A
+reader on an older snapshot (a backup under way) can hold old rows alive; the box then stays
+`dirty` and the voting job scrubs again until it succeeds (and once after every start).
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ async def step(conn: AsyncConnection) -> AsyncIterator[AsyncSession]:
 class BallotBox:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # until a scrub succeeds in this process: a crash may have left old rows behind
+        self.dirty = True
 
     def locked(self, ballot_id: int) -> AbstractAsyncContextManager[AsyncConnection]:
         return self.db.exclusive(LOCK_SPACE, ballot_id)
@@ -171,10 +175,17 @@ class BallotBox:
         await self._settle(session, ballot_id, counted=False)
         return counts
 
-    async def scrub(self) -> None:
-        """After a vote or a close. A failure must not turn a recorded vote into an error for
-        the voter: it is logged, and the next vote or close scrubs again."""
+    async def scrub(self) -> bool:
+        """After a vote or a close, and from the voting job while `dirty`. A failure must not
+        turn a recorded vote into an error for the voter: it is logged, and the job or the
+        next vote scrubs again. True when nothing older is left."""
         try:
-            await self.db.scrub(*BALLOT_TABLES)
+            clean = await self.db.scrub(*BALLOT_TABLES)
         except Exception as exc:
             log.warning("the ballot tables could not be scrubbed yet: %s", exc)
+            clean = False
+        else:
+            if not clean:
+                log.warning("the ballot tables could not be scrubbed yet: an older reader")
+        self.dirty = not clean
+        return clean

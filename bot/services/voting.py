@@ -641,6 +641,11 @@ class VotingService:
 
     # --- reminders -----------------------------------------------------------------------------
 
+    async def scrub_if_needed(self) -> bool:
+        """The voting job's turn: scrub again what an older reader kept alive (and once after
+        a start). True when the ballot tables hold nothing older than their current rows."""
+        return True if not self.box.dirty else await self.box.scrub()
+
     async def send_reminders(self) -> int:
         """Once per ballot, shortly before its deadline, remind those who have not voted and
         still may."""
