@@ -373,15 +373,20 @@ def test_no_secret_is_written_in_any_recipe() -> None:
                 assert match.group(2).startswith("${"), f"{path}: {line.strip()}"
 
 
-# `hoadep WORD` at the start of a command or after bin/ (not /var/lib/hoadep in a sentence)
-SHELL_USE = re.compile(r"(?:^|[\s\"'\[`]|bin/)hoadep[ \t]+([a-z][a-z-]*)(?=[\s\"'`\]]|$)", re.M)
+# `hoadep WORD` where a command starts (a line, inline code, after bin/, && or ;), an image's
+# command after `docker run … hoadep`, and exec form ["hoadep", "WORD"]
+SHELL_USE = re.compile(
+    r"(?:^|[`\"'\[]|bin/|&& |; )hoadep[ \t]+([a-z][a-z-]*)(?=[\s\"'`\]]|$)", re.M
+)
+DOCKER_RUN = re.compile(r"docker run .*?(?<=\s)hoadep(?::\S+)?[ \t]+([a-z][a-z-]*)")
 JSON_USE = re.compile(r'"hoadep",\s*"([a-z][a-z-]*)"')
 
 
 def commands_used(text: str, *, markdown: bool = False) -> set[str]:
     if markdown:  # in prose "hoadep" may be a user or a folder: only code counts
         text = "\n".join(re.findall(r"```.*?```|`[^`\n]+`", text, re.S))
-    return set(SHELL_USE.findall(text)) | set(JSON_USE.findall(text))
+    patterns = (SHELL_USE, DOCKER_RUN, JSON_USE)
+    return {word for pattern in patterns for word in pattern.findall(text)}
 
 
 def test_recipes_and_docs_name_only_real_commands() -> None:
@@ -390,6 +395,6 @@ def test_recipes_and_docs_name_only_real_commands() -> None:
     used = {w for p in recipe_files() for w in commands_used(p.read_text(encoding="utf-8"))}
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         used |= commands_used(doc.read_text(encoding="utf-8"), markdown=True)
-    assert {"run", "backup", "migrate"} <= used
+    assert {"run", "migrate", "backup", "init", "status", "restore"} <= used
     unknown = used - known - PENDING_COMMANDS
     assert not unknown, f"the recipes or the docs use unknown subcommands: {sorted(unknown)}"
