@@ -160,6 +160,16 @@ async def test_compose_health_probe_follows_healthz(status: int, healthy: bool) 
         await runner.cleanup()
 
 
+async def answers_help(tg: FakeTelegramServer, *, started: str, after: int, timeout: float) -> None:
+    """Once the bot has called `started` (getUpdates, setWebhook) past request `after`, an
+    administrator's /help is answered with the commands."""
+    await tg.core.wait_for_request(started, timeout=timeout, after=after)
+    mark = tg.core.mark()
+    tg.core.send_text(ADMIN, "/help")
+    reply = await tg.core.wait_for_message(ADMIN, lambda m: True, timeout=30, after=mark)
+    assert "/nominate" in reply["text"]
+
+
 # --- MemoryDenyWriteExecute ---------------------------------------------------------------------
 
 # prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN): from here on (and across exec) no mapping may be
@@ -200,6 +210,7 @@ def bot_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.timeout(300)
 async def test_bot_works_without_writable_executable_memory(
     tmp_path: Path, bot_api: FakeTelegramServer
 ) -> None:
@@ -249,13 +260,7 @@ async def test_bot_works_without_writable_executable_memory(
         mdwe("-m", "bot", "run"), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        await bot_api.core.wait_for_request(
-            lambda r: r.method.lower() == "getupdates", timeout=30, after=mark
-        )
-        mark = bot_api.core.mark()
-        bot_api.core.send_text(ADMIN, "/help")
-        reply = await bot_api.core.wait_for_message(ADMIN, lambda m: True, timeout=15, after=mark)
-        assert "/nominate" in reply["text"]
+        await answers_help(bot_api, started="getUpdates", after=mark, timeout=60)
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
@@ -339,14 +344,7 @@ async def test_image_serves_as_an_unprivileged_user_on_a_read_only_root(
     mark = tg.core.mark()
     await adocker("run", "-d", "--name", name, *flags, image)
     try:
-        await tg.core.wait_for_request(
-            lambda r: r.method.lower() == "getupdates", timeout=60, after=mark
-        )
-        mark = tg.core.mark()
-        tg.core.send_text(ADMIN, "/help")
-        reply = await tg.core.wait_for_message(ADMIN, lambda m: True, timeout=20, after=mark)
-        assert "/nominate" in reply["text"]
-
+        await answers_help(tg, started="getUpdates", after=mark, timeout=60)
         assert (await adocker("exec", name, "id", "-u")).stdout.strip() == "10001"
         assert (await adocker("exec", name, "touch", "/opt/hoadep/x", check=False)).returncode != 0
         listing = (await adocker("exec", name, "ls", "-ln", "/var/lib/hoadep")).stdout
