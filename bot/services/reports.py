@@ -21,7 +21,7 @@ Decisions (kept here so the code and its rules stay together):
 * **What a unit officer sees.** Counts by status are aggregates, so they are given for every status
   within the officer's scope. The *rows* of the nominations list, however, are limited to approved
   nominations and to the officer's own submissions: pending, rejected, withdrawn… nominations of
-  other people are only ever listed for admins (ARCHITECTURE decision 5).
+  other people are only ever listed for admins (docs/ARCHITECTURE.md, decision 5).
 * **Exemplars.** Only approved nominations are exemplars. An approved nomination later revoked
   (`revoked_at` set) is listed and marked, never counted.
 * **Good deeds.** Only approved good deeds are counted and listed.
