@@ -48,7 +48,8 @@ def create_engine(url: str, *, echo: bool = False, reader: bool = False) -> Asyn
     """The writing engine, or (reader=True) an autocommit one for reads: a read needs no
     BEGIN and no ROLLBACK round trip, which is most of a small query's cost."""
     url = normalise_url(url)
-    kwargs: dict[str, Any] = {"echo": echo}
+    # an error or an echoed statement never shows the values: they are what people typed
+    kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if not is_sqlite(url):
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
     if reader:
