@@ -14,6 +14,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
 from bot.context import BotContext
+from handlers import chats
 from handlers.common import answered, is_private
 
 log = logging.getLogger("hoadep.gate")
@@ -67,6 +68,7 @@ async def gate(update: Update, context: BotContext) -> None:
     """Fails closed: whatever goes wrong here, the update goes no further."""
     try:
         await _gate(update, context)
+        await chats.enforce(update, context)  # where a button may act
     except ApplicationHandlerStop:
         raise
     except Exception:

@@ -192,15 +192,20 @@ async def make_harness(
     return BotHarness(app, core, clock), app
 
 
+async def close_harness(h: BotHarness) -> None:
+    """Shut the application down, then check what Telegram would have objected to."""
+    await h.app.shutdown()
+    if h.app.post_shutdown:
+        await h.app.post_shutdown(h.app)
+    assert not h.core.unknown_fields, f"fields Telegram does not know: {h.core.unknown_fields}"
+    assert not h.core.callback_problems()
+
+
 @pytest.fixture
 async def harness(db_url: str, clock: FixedClock) -> AsyncIterator[BotHarness]:
-    h, app = await make_harness(make_settings(db_url), clock)
+    h, _ = await make_harness(make_settings(db_url), clock)
     h.user(ADMIN_ID, "Trần", "Quản Trị")
     try:
         yield h
     finally:
-        await app.shutdown()
-        if app.post_shutdown:
-            await app.post_shutdown(app)
-        assert not h.core.unknown_fields, f"fields Telegram does not know: {h.core.unknown_fields}"
-        assert not h.core.callback_problems()
+        await close_harness(h)
