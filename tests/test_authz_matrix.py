@@ -72,6 +72,7 @@ def allowed(*actors: str, chats: tuple[str, ...] = (PRIVATE_ONLY,)) -> set[tuple
 
 
 Prepared = dict[str, Any]
+Effect = Callable[[BotHarness, Prepared], Awaitable[int]]
 JSON = dict[str, Any]
 
 
@@ -382,6 +383,30 @@ async def anything_shown(h: BotHarness, p: Prepared) -> int:
     return len(_shown(h, p))
 
 
+def rows(model: Any, where: Callable[[Prepared], Any]) -> Effect:
+    """The effect: how many rows of `model` match `where(prepared)`."""
+
+    async def check(h: BotHarness, p: Prepared) -> int:
+        return await _count(h, select(func.count()).select_from(model).where(where(p)))
+
+    return check
+
+
+opted_out = rows(Member, lambda p: (Member.telegram_user_id == p["tg"]) & Member.notify_opt_out)
+requested = rows(AccessRequest, lambda p: AccessRequest.telegram_user_id == p["tg"])
+request_approved = rows(
+    AccessRequest, lambda p: (AccessRequest.id == p["id"]) & (AccessRequest.status == "approved")
+)
+withdrawn = rows(
+    Nomination, lambda p: (Nomination.id == p["id"]) & (Nomination.status == "withdrawn")
+)
+field_gone = rows(Field, lambda p: (Field.id == p["id"]) & ~Field.active)
+paused = rows(Announcement, lambda p: (Announcement.id == p["id"]) & ~Announcement.enabled)
+group_in_english = rows(
+    GroupChat, lambda p: (GroupChat.id == p["id"]) & (GroupChat.language == "en")
+)
+
+
 async def nothing(h: BotHarness, w: World) -> Prepared:
     return {}
 
@@ -403,15 +428,6 @@ async def language_en(h: BotHarness, p: Prepared) -> int:
     return int(language == "en")
 
 
-async def opted_out(h: BotHarness, p: Prepared) -> int:
-    return await _count(
-        h,
-        select(func.count())
-        .select_from(Member)
-        .where(Member.telegram_user_id == p["tg"], Member.notify_opt_out.is_(True)),
-    )
-
-
 async def joining(h: BotHarness, p: Prepared) -> int:
     flow = await h.services.flows.get(p["tg"])
     return int(flow is not None and flow.name == "join")
@@ -426,15 +442,6 @@ async def half_joined(h: BotHarness, w: World) -> Prepared:
     return {"unit": w.units["a"]}
 
 
-async def requested(h: BotHarness, p: Prepared) -> int:
-    return await _count(
-        h,
-        select(func.count())
-        .select_from(AccessRequest)
-        .where(AccessRequest.telegram_user_id == p["tg"]),
-    )
-
-
 async def access_request(h: BotHarness, w: World) -> Prepared:
     tg = 7000 + next(_serial)
     h.user(tg, "Xin Vào")
@@ -445,15 +452,6 @@ async def access_request(h: BotHarness, w: World) -> Prepared:
         session.add(request)
         await session.flush()
         return {"id": request.id}
-
-
-async def request_approved(h: BotHarness, p: Prepared) -> int:
-    return await _count(
-        h,
-        select(func.count())
-        .select_from(AccessRequest)
-        .where(AccessRequest.id == p["id"], AccessRequest.status == "approved"),
-    )
 
 
 async def no_drafts(h: BotHarness, w: World) -> Prepared:
@@ -514,15 +512,6 @@ async def pending_nomination(h: BotHarness, w: World) -> Prepared:
     return {"id": n, "marker": marker}
 
 
-async def withdrawn(h: BotHarness, p: Prepared) -> int:
-    return await _count(
-        h,
-        select(func.count())
-        .select_from(Nomination)
-        .where(Nomination.id == p["id"], Nomination.status == "withdrawn"),
-    )
-
-
 async def pending_deed(h: BotHarness, w: World) -> Prepared:
     marker = _marker()
     return {"id": await add_deed(h.services.db, w, description=marker), "marker": marker}
@@ -570,13 +559,6 @@ async def new_field(h: BotHarness, w: World) -> Prepared:
         return {"id": f.id}
 
 
-async def field_gone(h: BotHarness, p: Prepared) -> int:
-    return await _count(
-        h,
-        select(func.count()).select_from(Field).where(Field.id == p["id"], Field.active.is_(False)),
-    )
-
-
 async def announcement(h: BotHarness, w: World) -> Prepared:
     async with h.services.db.transaction() as session:
         a = Announcement(kind="custom", title="Thông báo", body="Nội dung", rule="weekly mon 08:00")
@@ -585,30 +567,12 @@ async def announcement(h: BotHarness, w: World) -> Prepared:
         return {"id": a.id}
 
 
-async def paused(h: BotHarness, p: Prepared) -> int:
-    return await _count(
-        h,
-        select(func.count())
-        .select_from(Announcement)
-        .where(Announcement.id == p["id"], Announcement.enabled.is_(False)),
-    )
-
-
 async def the_group(h: BotHarness, w: World) -> Prepared:
     async with h.services.db.transaction() as session:
         row = await session.scalar(select(GroupChat).where(GroupChat.chat_id == GROUP))
         assert row is not None
         row.language = "vi"
         return {"id": row.id}
-
-
-async def group_in_english(h: BotHarness, p: Prepared) -> int:
-    return await _count(
-        h,
-        select(func.count())
-        .select_from(GroupChat)
-        .where(GroupChat.id == p["id"], GroupChat.language == "en"),
-    )
 
 
 def shows(text: str) -> Callable[[BotHarness, World], Awaitable[Prepared]]:
