@@ -11,6 +11,7 @@ checks it against the built application); a scope without one is treated as priv
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Flag, auto
@@ -18,6 +19,7 @@ from typing import Any
 
 from telegram import Update
 from telegram.constants import ChatType
+from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandler
 
 from bot.context import BotContext
@@ -135,7 +137,8 @@ async def enforce(update: Update, context: BotContext) -> None:
     scope, _, rest = (query.data or "").partition(":")
     if await allowed(update, context, policy(scope).of(rest.partition(":")[0])):
         return
-    await query.answer(_presser_translator(context).raw(REFUSAL), show_alert=True)
+    with contextlib.suppress(TelegramError):  # refused either way
+        await query.answer(_presser_translator(context).raw(REFUSAL), show_alert=True)
     raise ApplicationHandlerStop
 
 
