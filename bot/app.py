@@ -25,6 +25,7 @@ from bot.context import BotContext
 from bot.ratelimit import PacingRateLimiter
 from bot.services.clock import Clock
 from bot.services.registry import Services, build_services
+from bot.telegram_bot import HoaBot
 from bot.texts import LANGUAGES, translator
 from storage import migrate
 from storage.db import Database
@@ -53,26 +54,6 @@ def build_application(
 
     db = db or Database(settings.database.url, echo=settings.database.echo)
     services = build_services(settings, db, clock)
-    builder = (
-        Application.builder()
-        .token(settings.telegram.token.get_secret_value())
-        .base_url(settings.telegram.base_url)
-        .base_file_url(settings.telegram.base_file_url)
-        .context_types(ContextTypes(context=BotContext))
-        .defaults(
-            Defaults(
-                parse_mode=ParseMode.HTML,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-                tzinfo=settings.organisation.tz,
-            )
-        )
-        .post_init(_post_init)
-        .post_shutdown(_post_shutdown)
-    )
-    # the broadcaster marks an announcement "sending" from inside the HTTP layer (bot/broadcast.py)
-    builder = builder.request(GuardedRequest(request or HTTPXRequest(connection_pool_size=256)))
-    if get_updates_request is not None:
-        builder = builder.get_updates_request(get_updates_request)
     if rate_limiter is None and request is None:
         # talking to Telegram over HTTP: stay under its limits, evenly paced. A given request
         # (the offline Bot API of the handler tests) gets a limiter only when one is passed.
@@ -83,8 +64,29 @@ def build_application(
             # Telegram's 1/s per chat is a sustained rate, and a 429 is still honoured
             chat_rate_per_second=settings.announcements.global_rate,
         )
-    if rate_limiter is not None:
-        builder = builder.rate_limiter(rate_limiter)
+    bot = HoaBot(
+        token=settings.telegram.token.get_secret_value(),
+        base_url=settings.telegram.base_url,
+        base_file_url=settings.telegram.base_file_url,
+        defaults=Defaults(
+            parse_mode=ParseMode.HTML,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+            tzinfo=settings.organisation.tz,
+        ),
+        # the broadcaster marks an announcement "sending" from inside the HTTP layer
+        # (bot/broadcast.py)
+        request=GuardedRequest(request or HTTPXRequest(connection_pool_size=256)),
+        # PTB's own default for the long poll
+        get_updates_request=get_updates_request or HTTPXRequest(connection_pool_size=1),
+        rate_limiter=rate_limiter,
+    )
+    builder = (
+        Application.builder()
+        .bot(bot)
+        .context_types(ContextTypes(context=BotContext))
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+    )
     application: HoaApplication = builder.build()
     application.bot_data["services"] = services
     application.bot_data["check_schema"] = check_schema

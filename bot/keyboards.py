@@ -4,7 +4,7 @@ parsed strictly here. A button never carries authority: the presser is re-author
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -60,9 +60,21 @@ def decode(data: str | None) -> Callback:
     return Callback(parts[0], parts[1], tuple(parts[2:]))
 
 
-def scope_pattern(scope: str) -> Callable[[object], bool]:
-    prefix = scope + ":"
-    return lambda data: isinstance(data, str) and data.startswith(prefix)
+@dataclass(frozen=True, slots=True)
+class ScopePattern:
+    """A CallbackQueryHandler pattern matching one scope; it names the scope, so the scopes a
+    built application handles can be listed (the chat policy and its tests need them all)."""
+
+    scope: str
+
+    def __call__(self, data: object) -> bool:
+        return isinstance(data, str) and data.startswith(self.scope + ":")
+
+
+def scope_pattern(scope: str) -> ScopePattern:
+    if not _PART.match(scope):
+        raise ValueError(f"scope {scope!r} is not codec-safe")
+    return ScopePattern(scope)
 
 
 def button(text: str, scope: str, action: str, *args: object) -> InlineKeyboardButton:

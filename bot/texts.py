@@ -76,14 +76,21 @@ class Translator:
             return HTML(template)
         return HTML(template.format(**{k: self._render(v) for k, v in params.items()}))
 
-    def _render(self, value: Any) -> str:
+    def plain(self, message: str, /, **params: Any) -> str:
+        """For text Telegram shows as typed (a toast): the parameters are not escaped."""
+        template = self.raw(message)
+        if not params:
+            return template
+        return template.format(**{k: self._render(v, html=False) for k, v in params.items()})
+
+    def _render(self, value: Any, *, html: bool = True) -> str:
         if isinstance(value, HTML):
             return value
         if isinstance(value, datetime):
             return self.datetime(value)
         if isinstance(value, date):
             return self.date(value)
-        return escape(value)
+        return escape(value) if html else str(value)
 
     def date(self, value: date) -> str:
         return value.strftime("%d/%m/%Y")

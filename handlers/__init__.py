@@ -14,6 +14,7 @@ def install(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         announce,
         audit,
         catalogue,
+        chats,
         errors,
         exemplars,
         flows,
@@ -52,3 +53,4 @@ def install(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         application.add_handler(handler, group=-1)
     flows.install(application)
     application.add_error_handler(errors.on_error)
+    chats.check_declared(application)  # the gatekeeper applies the policies

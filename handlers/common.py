@@ -7,12 +7,19 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest
 
 from bot.context import BotContext
+from bot.telegram_bot import HoaBot
 from bot.texts import split_html
 
 
 def is_private(update: Update) -> bool:
     chat = update.effective_chat
     return chat is not None and chat.type == ChatType.PRIVATE
+
+
+def answered(update: Update, context: BotContext) -> bool:
+    """Whether the pressed button has had its one answer already."""
+    query, bot = update.callback_query, context.bot
+    return query is not None and isinstance(bot, HoaBot) and bot.answered(query.id)
 
 
 async def reply(

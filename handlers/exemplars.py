@@ -453,13 +453,14 @@ async def gooddeeds_command(update: Update, context: BotContext) -> None:
 
 
 async def _feed(update: Update, context: BotContext, viewer: Viewer, page: int) -> None:
-    text, keyboard = await _feed_page(context, viewer, page)
+    text, keyboard = await _feed_page(context, viewer, page, is_private(update))
     await reply(update, context, text, keyboard)
 
 
 async def _feed_page(
-    context: BotContext, viewer: Viewer, page: int
+    context: BotContext, viewer: Viewer, page: int, personal: bool
 ) -> tuple[str, InlineKeyboardMarkup | None]:
+    """`personal`: marks the deeds the viewer applauded (not in a group, where all see it)."""
     result = await context.services.exemplars.feed(viewer, page=page)
     t = context.t
     lines: list[str] = [bold(t("Good people, good deeds"))]
@@ -481,7 +482,7 @@ async def _feed_page(
             f"{i}. {bold(deed.subject_name)}" + (f" — {escape(where)}" if where else ""),
             escape(truncate(deed.description or "—", 300)),
         ]
-        mark = "✓ " if deed.applauded else ""
+        mark = "✓ " if deed.applauded and personal else ""
         label = f"{mark}👏 {deed.applause} · {i}. {deed.subject_name}"[:60]
         layout.append([button(label, G, "a", deed.id, result.page)])
     layout.append(pager(G, "p", result.page, result.pages))
@@ -508,7 +509,7 @@ async def on_gooddeeds(update: Update, context: BotContext) -> None:
         if applauded
         else context.t("Applause taken back ({count}).", count=count)
     )
-    text, keyboard = await _feed_page(context, viewer, page)
+    text, keyboard = await _feed_page(context, viewer, page, is_private(update))
     if query.message is not None:
         with contextlib.suppress(BadRequest):  # unchanged
             await query.edit_message_text(text, reply_markup=keyboard)

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from typing import Any
+from typing import Any, NoReturn
 
 from telegram import Update
 from telegram.constants import ChatType
@@ -14,7 +14,8 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
 from bot.context import BotContext
-from handlers.common import is_private
+from handlers import chats
+from handlers.common import answered, is_private
 
 log = logging.getLogger("hoadep.gate")
 
@@ -67,6 +68,7 @@ async def gate(update: Update, context: BotContext) -> None:
     """Fails closed: whatever goes wrong here, the update goes no further."""
     try:
         await _gate(update, context)
+        await chats.enforce(update, context)  # where a button may act
     except ApplicationHandlerStop:
         raise
     except Exception:
@@ -85,11 +87,20 @@ async def _tell(update: Update, context: BotContext, text: str) -> None:
     chat = update.effective_chat
     try:
         if update.callback_query is not None:
-            await update.callback_query.answer(text[:200], show_alert=True)
+            if not answered(update, context):
+                await update.callback_query.answer(text[:200], show_alert=True)
         elif chat is not None and chat.type == ChatType.PRIVATE:
             await context.bot.send_message(chat.id, text)
     except TelegramError as exc:
         log.info("could not send a refusal: %s", exc)
+
+
+async def _stop(update: Update, context: BotContext) -> NoReturn:
+    """Ignore the update; a pressed button still gets its (empty) answer, as Telegram wants."""
+    if update.callback_query is not None and not answered(update, context):
+        with contextlib.suppress(TelegramError):
+            await update.callback_query.answer()
+    raise ApplicationHandlerStop
 
 
 async def _gate(update: Update, context: BotContext) -> None:
@@ -101,7 +112,7 @@ async def _gate(update: Update, context: BotContext) -> None:
             context.viewer = await services.directory.identify(user.id)
         return  # membership changes go to the groups feature
     if user is None or (chat is not None and chat.type == ChatType.CHANNEL):
-        raise ApplicationHandlerStop
+        await _stop(update, context)
     context.user_language_code = (context.user_data or {}).get("language") or user.language_code
     throttle: Throttle = context.application.bot_data["throttle"]
     verdict = throttle.check(user.id)
@@ -112,7 +123,7 @@ async def _gate(update: Update, context: BotContext) -> None:
                 context,
                 context.t("You are sending messages too fast. Please wait a few seconds."),
             )
-        raise ApplicationHandlerStop
+        await _stop(update, context)
     viewer = await services.directory.identify(user.id)
     if not viewer.is_member and services.directory.is_bootstrap_admin(user.id):
         viewer = await services.directory.ensure_bootstrap_admin(
@@ -123,7 +134,7 @@ async def _gate(update: Update, context: BotContext) -> None:
     if chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
         group = await services.groups.find(chat.id)
         if group is None or not group.active:
-            raise ApplicationHandlerStop  # not a group an administrator registered
+            await _stop(update, context)  # not a group an administrator registered
         context.chat_language = group.language
         message = update.effective_message
         if message is not None and message.sender_chat is not None:

@@ -115,6 +115,9 @@ async def help_command(update: Update, context: BotContext) -> None:
 
 
 async def language_command(update: Update, context: BotContext) -> None:
+    if not is_private(update):  # a person's own setting: not in front of a group
+        await reply(update, context, context.t("Please use this in a private chat with me."))
+        return
     await reply(
         update,
         context,
@@ -160,6 +163,9 @@ async def cancel(update: Update, context: BotContext) -> None:
 async def settings_command(update: Update, context: BotContext) -> None:
     viewer = context.require_viewer()
     if viewer.member_id is None:
+        return
+    if not is_private(update):  # a person's own setting: not in front of a group
+        await reply(update, context, context.t("Please use this in a private chat with me."))
         return
     me = await context.services.directory.get_member(viewer.member_id)
     state = context.t("off") if me.notify_opt_out else context.t("on")

@@ -73,7 +73,7 @@ def create_engine(url: str, *, echo: bool = False, reader: bool = False) -> Asyn
     """The writing engine, or (reader=True) an autocommit one for reads: a read needs no
     BEGIN and no ROLLBACK round trip, which is most of a small query's cost."""
     url = normalise_url(url)
-    # `database.echo` logs statements, never their parameters (a voter id, a choice)
+    # an error or an echoed statement never shows the values: what people typed, a voter id
     kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if not is_sqlite(url):
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)

@@ -3,6 +3,7 @@ fake Bot API through an offline request (no sockets), on a real database."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,6 +23,27 @@ from tests.fake_telegram.offline import OFFLINE_BASE_FILE_URL, OFFLINE_BASE_URL,
 
 JSON = dict[str, Any]
 ADMIN_ID = 1001
+
+
+def _background(task: asyncio.Task[Any]) -> bool:
+    name = task.get_name()
+    return name.startswith("Application:") or name.startswith("report:summary")
+
+
+async def settle(older: set[asyncio.Task[Any]] | None = None) -> None:
+    """Wait for the updates handled with block=False (and the tasks they started), except the
+    tasks in `older` (work of earlier updates, left running on purpose)."""
+    me = asyncio.current_task()
+    older = older or set()
+    for _ in range(50):
+        pending = [
+            t
+            for t in asyncio.all_tasks()
+            if t is not me and not t.done() and _background(t) and t not in older
+        ]
+        if not pending:
+            return
+        await asyncio.wait(pending, timeout=60)
 
 
 class BotHarness:
@@ -44,10 +66,20 @@ class BotHarness:
     ) -> JSON:
         return self.core.user(user_id, first_name, last_name, language_code=language)
 
-    async def feed(self, update: JSON) -> list[JSON]:
-        """Process one update; returns the messages the bot sent or edited meanwhile."""
+    async def feed(self, update: JSON, *, wait: bool = True) -> list[JSON]:
+        """Process one update; returns the messages the bot sent or edited meanwhile. A button
+        press must have been answered exactly once, in time, as Telegram requires. With
+        wait=False, work the update left running in the background is not waited for (and the
+        answer is checked when the harness closes)."""
         mark = self.core.mark()
+        older = asyncio.all_tasks()
         await self.app.process_update(Update.de_json(copy.deepcopy(update), self.app.bot))
+        query = update.get("callback_query")
+        if wait:
+            await settle(older)
+        if query is not None and wait:
+            problems = self.core.callback_problems([str(query["id"])])
+            assert not problems, f"{problems[0]} (data {query.get('data')!r})"
         replies = self.replies_since(mark)
         # then the notices the update queued (in the chats, not among the replies)
         await deliver(self.app, wait=True)
@@ -71,10 +103,12 @@ class BotHarness:
     async def text(self, user_id: int, text: str, chat: Any = None) -> list[JSON]:
         return await self.feed(self.core.send_text(user_id, text, chat))
 
-    async def press(self, user_id: int, data: str, message: JSON | None = None) -> list[JSON]:
+    async def press(
+        self, user_id: int, data: str, message: JSON | None = None, *, wait: bool = True
+    ) -> list[JSON]:
         """Press the button with `data` on `message` (default: the newest message that has it)."""
         message = message or self.message_with_button(user_id, data)
-        return await self.feed(self.core.press_button(user_id, message, data))
+        return await self.feed(self.core.press_button(user_id, message, data), wait=wait)
 
     async def forge_press(self, user_id: int, data: str, chat_id: int | None = None) -> list[JSON]:
         """A callback query with data the bot never offered (forged, replayed, malformed)."""
@@ -98,7 +132,7 @@ class BotHarness:
             "chat_instance": "1",
             "data": data,
         }
-        self.core._pending_callbacks[query["id"]] = query  # Telegram knows the query id
+        self.core.register_callback(query)  # Telegram knows the query id
         return await self.feed(
             {"update_id": 10_000_000 + self.core.mark(), "callback_query": query}
         )
@@ -158,14 +192,20 @@ async def make_harness(
     return BotHarness(app, core, clock), app
 
 
+async def close_harness(h: BotHarness) -> None:
+    """Shut the application down, then check what Telegram would have objected to."""
+    await h.app.shutdown()
+    if h.app.post_shutdown:
+        await h.app.post_shutdown(h.app)
+    assert not h.core.unknown_fields, f"fields Telegram does not know: {h.core.unknown_fields}"
+    assert not h.core.callback_problems()
+
+
 @pytest.fixture
 async def harness(db_url: str, clock: FixedClock) -> AsyncIterator[BotHarness]:
-    h, app = await make_harness(make_settings(db_url), clock)
+    h, _ = await make_harness(make_settings(db_url), clock)
     h.user(ADMIN_ID, "Trần", "Quản Trị")
     try:
         yield h
     finally:
-        await app.shutdown()
-        if app.post_shutdown:
-            await app.post_shutdown(app)
-        assert not h.core.unknown_fields, f"fields Telegram does not know: {h.core.unknown_fields}"
+        await close_harness(h)

@@ -712,3 +712,37 @@ async def test_concurrent_long_polls_conflict() -> None:
     status, body = await asyncio.wait_for(first, 2)
     assert status == 409 and "terminated by other getUpdates request" in body["description"]
     assert (await second)[0] == 200
+
+
+# --------------------------------------------------------------------------- callback queries
+
+
+async def test_a_callback_query_takes_one_answer_in_time() -> None:
+    """Like Telegram: a press is answered once, within seconds; later or twice is refused with
+    the same "query is too old" error, and the core reports every press not answered once."""
+    now = [1000.0]
+    core = FakeTelegramCore(clock=lambda: now[0])
+    bot, _ = make_offline_bot(core=core)
+    alice = core.user(1001, "Alice")
+    async with bot:
+        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("A", callback_data="a")]])
+        sent = await bot.send_message(1001, "x", reply_markup=keyboard)
+        message = sent.to_dict()
+        once, twice, late, never = (
+            str(core.press_button(alice, message, "a")["callback_query"]["id"]) for _ in range(4)
+        )
+        assert await bot.answer_callback_query(once, text="ok")
+        assert await bot.answer_callback_query(twice)
+        with pytest.raises(tg_error.BadRequest, match=r"(?i)query is too old"):
+            await bot.answer_callback_query(twice)
+        now[0] += core.callback_timeout + 0.5
+        with pytest.raises(tg_error.BadRequest, match=r"(?i)query is too old"):
+            await bot.answer_callback_query(late)
+        with pytest.raises(tg_error.BadRequest, match=r"(?i)query id is invalid"):
+            await bot.answer_callback_query("12345")  # never issued
+    assert core.callback_problems([once]) == []
+    assert core.callback_problems() == [
+        f"callback query {twice} was answered 2 times",
+        f"no answer to callback query {late} succeeded (too late?)",
+        f"callback query {never} ('a') was never answered",
+    ]

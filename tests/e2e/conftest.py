@@ -11,6 +11,9 @@ from tests.fake_telegram.server import FakeTelegramServer
 async def telegram() -> AsyncIterator[FakeTelegramServer]:
     async with FakeTelegramServer() as server:
         yield server
+        # as in the handler tests: every button press the bot received was answered exactly
+        # once, within Telegram's time limit
+        assert not server.core.callback_problems()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -86,6 +86,9 @@ NOT_MODIFIED = (
 )
 WRONG_FILE = "Bad Request: wrong file identifier/HTTP URL specified"
 OLD_QUERY = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+# Telegram does not publish how long a callback query may wait for its answer; bots see
+# OLD_QUERY after roughly 10-15 s, so the fake uses the short end.
+CALLBACK_TIMEOUT = 10.0
 
 # Media-sending methods: method -> (parameter, Message field, spec type, file kind)
 _MEDIA_METHODS: dict[str, tuple[str, str, str]] = {
@@ -385,6 +388,8 @@ class FakeTelegramCore:
         strict_images: photo uploads must be real images (PNG/JPEG/GIF/WEBP/BMP), otherwise
             ``400 Bad Request: IMAGE_PROCESS_FAILED``. See :func:`make_png`.
         allow_http_webhooks: accept ``http://`` webhook URLs (Telegram requires HTTPS).
+        callback_timeout: seconds (on ``clock``) within which a callback query must be
+            answered; later, or a second time, answers ``400`` with Telegram's OLD_QUERY text.
     """
 
     def __init__(
@@ -399,8 +404,10 @@ class FakeTelegramCore:
         strict_images: bool = True,
         allow_http_webhooks: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        callback_timeout: float = CALLBACK_TIMEOUT,
     ) -> None:
         self.token = token
+        self.callback_timeout = callback_timeout
         self.spec = spec_module.load_spec()
         self.strict_chats = strict_chats
         self.privacy_mode = privacy_mode
@@ -427,6 +434,7 @@ class FakeTelegramCore:
         self.requests: list[RecordedRequest] = []
         self.unknown_fields: list[tuple[str, str]] = []
         self.callback_answers: list[JSONDict] = []
+        self.callback_attempts: Counter[str] = Counter()  # answers tried, per query id
         self.chat_actions: list[tuple[int, str]] = []
         self.update_log: list[JSONDict] = []
         self.undelivered_updates: list[JSONDict] = []  # hidden from the bot by privacy mode
@@ -441,6 +449,7 @@ class FakeTelegramCore:
         self._files_by_path: dict[str, StoredFile] = {}
         self._sent_log: list[StoredMessage] = []
         self._pending_callbacks: dict[str, JSONDict] = {}
+        self._pressed_at: dict[str, float] = {}  # every query id ever issued -> when
         self.commands: dict[tuple[str, str], list[JSONDict]] = {}
         self.menu_buttons: dict[int | None, JSONDict] = {}
         self.settings: dict[str, Any] = {}
@@ -860,8 +869,8 @@ class FakeTelegramCore:
         }
         self._next_update_id += 1
         query = update.get("callback_query")
-        if isinstance(query, dict) and "id" in query:
-            self._pending_callbacks.setdefault(str(query["id"]), query)
+        if isinstance(query, dict) and "id" in query and str(query["id"]) not in self._pressed_at:
+            self.register_callback(query)
         self.update_log.append(update)
         self._updates.append(update)
         self._updates_changed.notify()
@@ -1039,8 +1048,30 @@ class FakeTelegramCore:
             "chat_instance": str(abs(chat_id) * 1_000_003 % 10**19),
             "data": match[0]["callback_data"],
         }
-        self._pending_callbacks[query_id] = query
+        self.register_callback(query)
         return self.enqueue({"callback_query": query})
+
+    def register_callback(self, query: JSONDict) -> None:
+        """Telegram issued this callback query now: it may be answered once, in time."""
+        query_id = str(query["id"])
+        self._pending_callbacks[query_id] = query
+        self._pressed_at[query_id] = self._clock()
+
+    def callback_problems(self, query_ids: Iterable[str] | None = None) -> list[str]:
+        """What went wrong with answering callback queries (all issued ones by default): a
+        query never answered, answered more than once, or answered too late."""
+        answered = Counter(str(a["callback_query_id"]) for a in self.callback_answers)
+        problems = []
+        for query_id in self._pressed_at if query_ids is None else query_ids:
+            attempts = self.callback_attempts[query_id]
+            data = (self._pending_callbacks.get(query_id) or {}).get("data")
+            if attempts == 0:
+                problems.append(f"callback query {query_id} ({data!r}) was never answered")
+            elif answered[query_id] == 0:
+                problems.append(f"no answer to callback query {query_id} succeeded (too late?)")
+            elif attempts > 1:
+                problems.append(f"callback query {query_id} was answered {attempts} times")
+        return problems
 
     def add_bot_to_group(self, by_user: JSONDict | int, chat: JSONDict | int) -> JSONDict:
         """The bot is added to a group: a my_chat_member update (left -> member, returned)
@@ -2167,7 +2198,11 @@ class FakeTelegramCore:
         self, p: JSONDict, uploads: dict[str, UploadedFile], index: int
     ) -> bool:
         query_id = str(p["callback_query_id"])
+        self.callback_attempts[query_id] += 1
         if query_id not in self._pending_callbacks:
+            raise ApiError.bad_request(OLD_QUERY)  # unknown, or answered already
+        if self._clock() - self._pressed_at[query_id] > self.callback_timeout:
+            del self._pending_callbacks[query_id]
             raise ApiError.bad_request(OLD_QUERY)
         if len(str(p.get("text", ""))) > 200:
             raise ApiError.bad_request("MESSAGE_TOO_LONG")
