@@ -147,6 +147,9 @@ async def _pass(application: App, sender: _Sender) -> Counter[Outcome]:
                 # the next ones would most likely meet the same failure: they wait for a tick
                 await services.outbox.release(batch[index + 1 :])
                 return tally
+            if outcome is Outcome.MOVED:  # the rest may be re-targeted too: claim afresh
+                await services.outbox.release(batch[index + 1 :])
+                break
     return tally
 
 

@@ -129,19 +129,20 @@ class DeliveryService:
             if not won:
                 return  # another instance alerted
             waiting = await _waiting_count(session)
-            log.warning(
-                "delivery to Telegram has been failing since %s (%d failed attempts in a row); "
-                "%d message(s) waiting; administrators are told",
-                state.failing_since.isoformat(),
-                state.failures,
-                waiting,
-            )
-            await self._tell_admins(
+            told = await self._tell_admins(
                 session,
                 DELIVERY_DOWN,
                 since=state.failing_since,
                 waiting=waiting,
                 hours=self.settings.retry_hours,
+            )
+            log.warning(
+                "delivery to Telegram has been failing since %s (%d failed attempts in a row); "
+                "%d message(s) waiting; %d administrator(s) told",
+                state.failing_since.isoformat(),
+                state.failures,
+                waiting,
+                told,
             )
 
     async def _ensure_row(self, now: datetime) -> None:
@@ -186,15 +187,7 @@ class DeliveryService:
             if alerted is not None:
                 start = since or alerted
                 incident = await _incident(session, start, now)
-                log.warning(
-                    "delivery to Telegram works again (failing since %s): %d message(s) "
-                    "delayed, %d expired, %d uncertain; administrators are told",
-                    start.isoformat(),
-                    incident.delayed,
-                    incident.expired,
-                    incident.uncertain,
-                )
-                await self._tell_admins(
+                told = await self._tell_admins(
                     session,
                     DELIVERY_UP,
                     at=now,
@@ -203,11 +196,21 @@ class DeliveryService:
                     expired=incident.expired,
                     uncertain=incident.uncertain,
                 )
+                log.warning(
+                    "delivery to Telegram works again (failing since %s): %d message(s) "
+                    "delayed, %d expired, %d uncertain; %d administrator(s) told",
+                    start.isoformat(),
+                    incident.delayed,
+                    incident.expired,
+                    incident.uncertain,
+                    told,
+                )
         return True
 
-    async def _tell_admins(self, session: AsyncSession, message: str, **params: Any) -> None:
+    async def _tell_admins(self, session: AsyncSession, message: str, **params: Any) -> int:
         now = self.clock.now()
-        for chat_id, language in await admin_chats(session):
+        admins = await admin_chats(session)
+        for chat_id, language in admins:
             enqueue(
                 session,
                 chat_id=chat_id,
@@ -217,6 +220,7 @@ class DeliveryService:
                 kind=Kind.ALERT,
                 **params,
             )
+        return len(admins)
 
 
 def _same(column: Any, value: datetime | None) -> Any:
