@@ -3,11 +3,11 @@
 A service calls `enqueue(session, …)` inside its own transaction; the bot's sender
 (`bot/outbox.py`) claims due rows, sends them and records the outcome here. A row's life::
 
-    pending ──claim (lease)──> begin_send ──> sending ──> sent
-       ^  ^                                     │ ├──> failed (403, 400, gave up after retry_hours)
-       │  └── retry (429, 5xx, no connection) ──┘ └──> uncertain (no answer, at-most-once kind)
-       │                                             └─> pending again (no answer, at-least-once)
-    pending ──> expired (its expires_at passed before it could be sent)
+    pending ──claim (a lease)──begin_send──> sending ──> sent
+       ^ ^                                     │ ├──> failed (403, chat not found, 400)
+       │ └──── retry (429, 5xx, no connection) ┘ ├──> uncertain (no answer; at-most-once kind)
+       └──────────── no answer (at-least-once kind) ┘
+    pending ──> expired (expires_at passed) or failed (no expires_at, retry_hours passed)
 
 Every transition of an attempt is a conditional UPDATE on the row's `attempts`, the token a
 claim hands out: a late outcome never overwrites a newer one, and two instances never send one
@@ -182,7 +182,8 @@ class OutboxService:
 
     async def claim_due(self, limit: int = 50) -> list[OutgoingMessage]:
         """Lease due rows to this sender (oldest first). Rows past their expiry are marked
-        expired, rows older than the retry window failed; neither is returned."""
+        expired; rows without one are given up (failed) once older than the retry window.
+        Neither is returned."""
         now = self.clock.now()
         lease_until = now + LEASE
         claimed: list[OutgoingMessage] = []
@@ -215,7 +216,7 @@ class OutboxService:
                             row.expires_at.isoformat(),
                         )
                     continue
-                if row.created_at <= now - self.give_up_after:
+                if row.expires_at is None and row.created_at <= now - self.give_up_after:
                     error = f"gave up after {self.settings.retry_hours} hours: {row.last_error}"
                     if await self._set(
                         session, current, status=OutboxStatus.FAILED.value, last_error=error
