@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import DeliverySettings
-from bot.services.announcements import UNCERTAIN
+from bot.services.announcements import SKIP_EXPIRED, UNCERTAIN
 from bot.services.clock import Clock
 from bot.services.errors import N_
 from bot.services.moderation import admin_chats
@@ -296,10 +296,17 @@ async def _incident(session: AsyncSession, since: datetime, now: datetime) -> In
             ),
         )
     )
-    expired = await session.scalar(
+    expired_outbox = await session.scalar(
         select(func.count()).where(
             OutboxMessage.status == OutboxStatus.EXPIRED.value,
             OutboxMessage.updated_at >= since,
+        )
+    )
+    expired_runs = await session.scalar(
+        select(func.count()).where(
+            AnnouncementRun.status == RunStatus.SKIPPED.value,
+            AnnouncementRun.last_error == SKIP_EXPIRED,
+            AnnouncementRun.updated_at >= since,
         )
     )
     uncertain_outbox = await session.scalar(
@@ -317,6 +324,6 @@ async def _incident(session: AsyncSession, since: datetime, now: datetime) -> In
     )
     return Incident(
         delayed=int(delayed_outbox or 0) + int(delayed_runs or 0),
-        expired=int(expired or 0),
+        expired=int(expired_outbox or 0) + int(expired_runs or 0),
         uncertain=int(uncertain_outbox or 0) + int(uncertain_runs or 0),
     )
