@@ -185,3 +185,19 @@ async def test_a_ballot_queued_before_the_upgrade_is_not_reported(
         )
     harness.clock.advance(timedelta(days=6, hours=1))
     assert await harness.services.ballot_delivery.check() == []
+
+
+async def test_a_member_deactivated_is_not_named(harness: BotHarness, world: World) -> None:
+    """Someone who left the office has no ballot to miss."""
+    await unlink(harness, world, "council3")
+    harness.core.block_bot(COUNCIL_TG[1])
+    ballot = await open_vote(harness, world)
+    async with harness.services.db.transaction() as session:
+        await session.execute(
+            update(Member).where(Member.id == world.members["council3"]).values(active=False)
+        )
+    await deliver(harness.app, wait=True)
+    assert await harness.services.ballot_delivery.check() == [ballot]
+    await deliver(harness.app, wait=True)
+    (text,) = warnings_to_admin(harness)
+    assert "Phạm Thị Đồng" in text and "Hoàng Minh Thi" not in text

@@ -264,3 +264,41 @@ async def test_an_expired_and_an_uncertain_message_are_counted(
     (up,) = await alerts(db, DELIVERY_UP)
     assert (up.params["delayed"], up.params["expired"], up.params["uncertain"]) == (1, 1, 1)
     assert await status(db, 1) == OutboxStatus.PENDING.value
+
+
+async def test_no_alert_while_nothing_has_waited_long(
+    db: Database, clock: FixedClock, waiting: OutboxService
+) -> None:
+    """Failures for 20 minutes, but the message that failed first was given up meanwhile and
+    the one waiting now is new: not yet an alert."""
+    health = DeliveryService(db, clock, SETTINGS)
+    for _ in range(4):
+        await health.record(sent=0, failures=1)
+        clock.advance(timedelta(minutes=4))
+    for item in await waiting.claim_due():
+        await waiting.failed(item, "forbidden: bot was blocked by the user")
+    await waiting.add(chat_id=101, message="Thông báo mới")
+    clock.advance(timedelta(minutes=4))
+    await health.record(sent=0, failures=1)
+    assert not await alerts(db, DELIVERY_DOWN)
+    clock.advance(timedelta(minutes=12))
+    await health.record(sent=0, failures=1)
+    assert len(await alerts(db, DELIVERY_DOWN)) == 1
+
+
+async def test_a_run_of_failures_seen_here_is_ended_by_the_next_success(
+    db: Database, clock: FixedClock, waiting: OutboxService
+) -> None:
+    """A process that looked at the state a moment ago still looks again after a failure of
+    its own: the backlog is resumed at once."""
+    health = DeliveryService(db, clock, SETTINGS)
+    assert not await health.record(sent=1, failures=0)  # nothing was failing
+    clock.advance(timedelta(seconds=5))
+    (item,) = await waiting.claim_due()
+    await waiting.retry(item, "Bad Gateway")
+    await health.record(sent=0, failures=1)
+    clock.advance(timedelta(seconds=2))
+    assert await health.record(sent=1, failures=0)
+    assert [r.next_attempt_at for r in await all_rows(db)] == [clock.now()]
+    clock.advance(timedelta(seconds=2))
+    assert not await health.record(sent=1, failures=0)  # and then leaves the row alone

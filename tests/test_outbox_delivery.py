@@ -377,6 +377,19 @@ async def test_an_outage_then_recovery_delivers_everything_once(
     assert up.params["delayed"] == len(made) and up.params["uncertain"] == 0
 
 
+async def test_once_a_send_works_the_whole_backlog_goes_at_once(plain: BotHarness) -> None:
+    for chat in (ALICE, BOB, CAROL):
+        await queue(plain, chat, Kind.NOTICE, f"Thông báo cho {chat}")
+    plain.core.inject("sendMessage", faults.ServerError(502), times=None)
+    for _ in range(30):
+        await tick(plain, timedelta(minutes=1))
+    plain.core.clear_injections()
+    first = min(r.next_attempt_at for r in await rows(plain))
+    plain.clock.at = first  # the first message due again finds Telegram back…
+    assert await tick(plain) == 3  # …and the others, still waiting out their backoff, go too
+    assert all(r.status == "sent" for r in await rows(plain))
+
+
 async def test_no_alert_for_a_short_outage(bot: BotHarness) -> None:
     await queue_everything(bot)
     bot.core.inject("sendMessage", faults.ServerError(502), times=None)

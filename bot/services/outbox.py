@@ -312,17 +312,15 @@ class OutboxService:
         return wait
 
     async def moved(self, item: OutgoingMessage, new_chat_id: int) -> None:
-        """The group became a supergroup: this row and every other waiting for the old chat
-        go to the new one."""
-        now = self.clock.now()
-        await self._move(
-            item,
-            (OutboxStatus.SENDING, OutboxStatus.PENDING),
-            status=OutboxStatus.PENDING.value,
-            chat_id=new_chat_id,
-            next_attempt_at=now,
-        )
+        """The group became a supergroup: this row, due again, and every other one waiting for
+        the old chat go to the new one."""
         async with self.db.transaction() as session:
+            await self._set(
+                session,
+                self._token(item, OutboxStatus.SENDING, OutboxStatus.PENDING),
+                status=OutboxStatus.PENDING.value,
+                next_attempt_at=self.clock.now(),
+            )
             await self._set(
                 session,
                 (
