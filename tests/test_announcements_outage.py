@@ -168,3 +168,37 @@ def test_what_expires() -> None:
     assert expires_at(key_date, HCM) == datetime(2026, 5, 7, tzinfo=HCM).astimezone(UTC)
     for kind in ("digest", "spotlight", "custom"):
         assert expires_at(Content(kind, slot), HCM) is None
+
+
+async def test_server_errors_back_off_up_to_the_cap(
+    bot: BotHarness, world: World, clock: FixedClock
+) -> None:
+    ann = await weekly(bot, world, clock)
+    bot.core.inject("sendMessage", faults.ServerError(502), chat_id=G1, times=None)
+    waits = []
+    for _ in range(10):
+        await scheduler.tick(bot.app)
+        (run,) = [r for r in await runs(bot.services.db, ann) if r.status == "retry"]
+        assert run.next_attempt_at is not None
+        waits.append((run.next_attempt_at - clock.now()).total_seconds())
+        clock.at = run.next_attempt_at
+    assert waits == [10, 20, 40, 80, 160, 320, 640, 900, 900, 900]
+
+
+async def test_a_recovery_seen_by_the_outbox_sends_the_waiting_announcement_at_once(
+    bot: BotHarness, world: World, clock: FixedClock
+) -> None:
+    from bot.outbox import deliver
+
+    ann = await weekly(bot, world, clock)
+    bot.core.inject("sendMessage", faults.ServerError(502), times=None)
+    await through(bot, clock, 1, timedelta(minutes=5))
+    (waiting,) = {r.next_attempt_at for r in await runs(bot.services.db, ann)}
+    assert waiting is not None and waiting > clock.now()
+    bot.core.clear_injections()
+    bot.core.user(9001, "Người nhận")
+    await bot.services.outbox.add(chat_id=9001, message="Thông báo")
+    await deliver(bot.app, wait=True)  # the outbox finds Telegram back first
+    assert {r.next_attempt_at for r in await runs(bot.services.db, ann)} == {clock.now()}
+    await scheduler.tick(bot.app)
+    assert len(texts(bot, G1)) == 1 and len(texts(bot, G2)) == 1
