@@ -208,6 +208,24 @@ async def test_a_refused_connection_is_retried_even_for_an_at_most_once_kind(
     assert texts(bot, ALICE) == ["Chúc mừng đồng chí"]
 
 
+class Unauthorized(faults.Fault):
+    """401: the token was refused (revoked, or a self-hosted Bot API that lost it)."""
+
+    def to_error(self) -> faults.ApiError:
+        return faults.ApiError(401, "Unauthorized")
+
+
+async def test_a_refused_token_keeps_the_messages_for_later(plain: BotHarness) -> None:
+    notice = await queue(plain, ALICE, Kind.DECISION, "Đề cử đã được duyệt")
+    plain.core.inject("sendMessage", Unauthorized(), times=2)
+    await tick(plain)
+    current = await row(plain, notice)
+    assert current.status == "pending" and "Unauthorized" in (current.last_error or "")
+    await tick(plain, timedelta(seconds=5))
+    await tick(plain, timedelta(seconds=10))
+    assert texts(plain, ALICE) == ["Đề cử đã được duyệt"]
+
+
 # ------------------------------------------------------------------------- duplicates vs misses
 
 
