@@ -13,8 +13,11 @@ every group's outcome:
 * ``Forbidden`` / "chat not found" → the group becomes inactive and the run ``failed``; the
   other groups still receive;
 * ``ChatMigrated`` → the group's new chat id is stored and the message is sent there;
-* 5xx and connection errors (nothing reached Telegram) → ``retry`` with exponential backoff,
-  ``failed`` after :data:`MAX_ATTEMPTS`.
+* 5xx and connection errors (nothing reached Telegram) → ``retry`` with exponential backoff
+  capped at ``delivery.max_backoff_seconds``, for ``delivery.retry_hours`` after the slot
+  (then ``failed``); the ticker reports them to :class:`bot.services.delivery.DeliveryService`;
+* a post that no longer means anything when its turn comes (a call to nominate after the
+  nomination deadline, a key date's greeting after the day) → ``skipped`` as expired.
 
 Doubles versus misses
 =====================
@@ -33,15 +36,13 @@ are retried or recorded as they are.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -49,12 +50,10 @@ from telegram.error import (
     NetworkError,
     RetryAfter,
     TelegramError,
-    TimedOut,
 )
-from telegram.request import BaseRequest, RequestData
 
 from bot.services.announcements import (
-    MAX_ATTEMPTS,
+    SKIP_EXPIRED,
     SKIP_NOTHING,
     UNCERTAIN,
     WEEKLY_DIGEST,
@@ -63,11 +62,15 @@ from bot.services.announcements import (
     EventKind,
     MovementEvent,
     PendingRun,
+    expires_at,
     split_progress,
     with_progress,
 )
 from bot.services.groups import InactiveReason
 from bot.texts import HTML, Translator, bold, escape, italic, split_html, translator, truncate
+from bot.wire import WIRE, GuardedRequest, Taken, Wire, maybe_delivered
+
+__all__ = ["Broadcaster", "GuardedRequest", "maybe_delivered", "render"]
 
 log = logging.getLogger("hoadep.broadcast")
 
@@ -77,7 +80,7 @@ DESCRIPTION_LIMIT = 400  # characters of a deed's description in a digest
 PRACTICE_LIMIT = 1200  # characters of an exemplar's achievements / good practices
 
 
-class RunTaken(TelegramError):
+class RunTaken(Taken):
     """The run was not ours to send any more (another instance, a pause): nothing was sent."""
 
     def __init__(self) -> None:
@@ -91,7 +94,7 @@ class Stopping(TelegramError):
         super().__init__("the bot is stopping")
 
 
-class _Wire:
+class _Wire(Wire):
     """One message of one run on its way: marks the run ``sending`` right before each request
     is written, and releases it when Telegram answers with an error (nothing delivered)."""
 
@@ -107,7 +110,6 @@ class _Wire:
         self.ref = ref
         self.stopping = stopping
         self.attempt: int | None = None  # the attempt number of the latest request
-        self.on_wire = False  # the latest request was written and not answered with an error
 
     async def before(self) -> None:
         self.on_wire = False
@@ -125,65 +127,8 @@ class _Wire:
             await self.announcements.release(self.run_id, self.attempt)
 
 
-_WIRE: contextvars.ContextVar[_Wire | None] = contextvars.ContextVar("hoadep_send_wire")
-
-
-class GuardedRequest(BaseRequest):
-    """The bot's HTTP layer, unchanged except around a send made by the broadcaster: the run is
-    marked ``sending`` right before the request is written (after the rate limiter's wait) and
-    released when the answer is an error status (429, 400, 403, 5xx: nothing was delivered)."""
-
-    def __init__(self, inner: BaseRequest) -> None:
-        self.inner = inner
-
-    @property
-    def read_timeout(self) -> float | None:
-        return self.inner.read_timeout
-
-    async def initialize(self) -> None:
-        await self.inner.initialize()
-
-    async def shutdown(self) -> None:
-        await self.inner.shutdown()
-
-    async def do_request(
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: Any = BaseRequest.DEFAULT_NONE,
-        write_timeout: Any = BaseRequest.DEFAULT_NONE,
-        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
-        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
-    ) -> tuple[int, bytes]:
-        wire = _WIRE.get(None)
-        if wire is not None:
-            await wire.before()
-        code, payload = await self.inner.do_request(
-            url,
-            method,
-            request_data=request_data,
-            read_timeout=read_timeout,
-            write_timeout=write_timeout,
-            connect_timeout=connect_timeout,
-            pool_timeout=pool_timeout,
-        )
-        if wire is not None and not 200 <= code < 300:
-            await wire.refused()
-        return code, payload
-
-
-def maybe_delivered(exc: NetworkError) -> bool:
-    """Whether Telegram may have carried out a request that ended with this error (and no
-    answer: an error answer proves it did not)."""
-    cause = exc.__cause__
-    if cause is None:
-        return isinstance(exc, TimedOut)  # a timeout of unknown origin may have arrived
-    return not isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-
-
-def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(1800.0, 10.0 * 2 ** max(0, attempts - 1)))
+def backoff(attempts: int, cap_seconds: float = 900.0) -> timedelta:
+    return timedelta(seconds=min(cap_seconds, 10.0 * 2.0 ** min(30, max(0, attempts - 1))))
 
 
 def _retry_after(exc: RetryAfter) -> timedelta:
@@ -218,11 +163,12 @@ class Broadcaster:
         self.services = application.bot_data["services"]
         self.stopping = stopping
         self.concurrency = concurrency
+        self.failures = 0  # attempts that met a network or server failure (delivery health)
 
     async def deliver(self, runs: Sequence[PendingRun]) -> Counter[str]:
         """Deliver the runs; returns how many ended how."""
         outcomes: Counter[str] = Counter()
-        cache: dict[tuple[Any, ...], str | None] = {}
+        cache: dict[tuple[Any, ...], tuple[str | None, datetime | None]] = {}
         prepared: list[_Prepared] = []
         for run in runs:
             if self.stopping():
@@ -253,7 +199,7 @@ class Broadcaster:
         return outcomes
 
     async def _prepare(
-        self, run: PendingRun, cache: dict[tuple[Any, ...], str | None]
+        self, run: PendingRun, cache: dict[tuple[Any, ...], tuple[str | None, datetime | None]]
     ) -> _Prepared:
         announcements = self.services.announcements
         # only a digest depends on the group; other runs of one slot say the same thing
@@ -271,15 +217,28 @@ class Broadcaster:
             if key not in cache:
                 content = await announcements.content_for(run)
                 cache[key] = (
-                    None if content is None else render(content, self._translator(run.language))
+                    (None, None)
+                    if content is None
+                    else (
+                        render(content, self._translator(run.language)),
+                        expires_at(content, announcements.tz),
+                    )
                 )
-            text = cache[key]
+            text, expiry = cache[key]
         except Exception as exc:
             log.exception("announcement run %s could not be rendered", run.id)
             await announcements.failed(run.id, None, f"could not be prepared: {exc!r}")
             return _Prepared(run)
         if text is None:
             await announcements.skip(run.id, SKIP_NOTHING)
+            return _Prepared(run)
+        if expiry is not None and expiry <= self.services.clock.now():
+            log.warning(
+                "announcement run %s expired at %s before it could be posted; not posted",
+                run.id,
+                expiry.isoformat(),
+            )
+            await announcements.skip(run.id, SKIP_EXPIRED)
             return _Prepared(run)
         return _Prepared(run, split_html(text))
 
@@ -314,7 +273,7 @@ class Broadcaster:
         wire = _Wire(announcements, run.id, ref, self.stopping)
         moves = 0
         while True:
-            token = _WIRE.set(wire)
+            token = WIRE.set(wire)
             try:
                 message = await self.application.bot.send_message(
                     chat_id, text, read_timeout=READ_TIMEOUT
@@ -357,16 +316,18 @@ class Broadcaster:
             except TelegramError as exc:  # e.g. the token was revoked: try again later
                 if wire.attempt is None:
                     return "error", None, chat_id, None
-                await announcements.retry(run.id, wire.attempt, str(exc), backoff(wire.attempt))
+                self.failures += 1
+                await announcements.retry(run.id, wire.attempt, str(exc), self._backoff(wire))
                 return "retry", None, chat_id, wire.attempt
             finally:
-                _WIRE.reset(token)
+                WIRE.reset(token)
             return "sent", message.message_id, chat_id, wire.attempt
 
     async def _network_error(self, run: PendingRun, wire: _Wire, exc: NetworkError) -> str:
         announcements = self.services.announcements
         if wire.attempt is None:
             return "error"  # nothing happened to the run: it is picked up again next tick
+        self.failures += 1
         if wire.on_wire and maybe_delivered(exc):
             log.warning(
                 "run %s: no answer from Telegram (%s); the message may have arrived and is "
@@ -380,13 +341,18 @@ class Broadcaster:
                 f"{UNCERTAIN}: no answer from Telegram ({exc}); not sent again",
             )
             return "uncertain"
-        if wire.attempt >= MAX_ATTEMPTS:
-            await announcements.failed(
-                run.id, wire.attempt, f"gave up after {wire.attempt} attempts: {exc}"
-            )
+        hours = self.services.settings.delivery.retry_hours
+        if run.slot_at <= self.services.clock.now() - timedelta(hours=hours):
+            log.warning("announcement run %s: gave up after %d hours: %s", run.id, hours, exc)
+            error = f"gave up after {hours} hours ({wire.attempt} attempts): {exc}"
+            await announcements.failed(run.id, wire.attempt, error)
             return "failed"
-        await announcements.retry(run.id, wire.attempt, str(exc), backoff(wire.attempt))
+        log.debug("announcement run %s: %s; tried again later", run.id, exc)
+        await announcements.retry(run.id, wire.attempt, str(exc), self._backoff(wire))
         return "retry"
+
+    def _backoff(self, wire: _Wire) -> timedelta:
+        return backoff(wire.attempt or 1, self.services.settings.delivery.max_backoff_seconds)
 
 
 # --- rendering ---------------------------------------------------------------------------------

@@ -126,6 +126,19 @@ class AnnouncementSettings(BaseModel):
     role: Literal["all", "scheduler"] = "all"
 
 
+class DeliverySettings(BaseModel):
+    """Messages to people and announcements to groups while Telegram or the network fails."""
+
+    # a message is retried this long before it is given up (unless it expires sooner)
+    retry_hours: int = Field(default=72, ge=72, le=24 * 30)
+    # the longest wait between two attempts of one message
+    max_backoff_seconds: float = Field(default=900.0, ge=1, le=3600)
+    # administrators are told once delivery has been failing this long, and again on recovery
+    alert_after_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    # a ballot whose invitations did not all arrive is reported this long before its deadline
+    ballot_warning_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HOADEP_",
@@ -141,6 +154,7 @@ class Settings(BaseSettings):
     submissions: SubmissionSettings = Field(default_factory=SubmissionSettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     announcements: AnnouncementSettings = Field(default_factory=AnnouncementSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
 
     @classmethod
     def settings_customise_sources(

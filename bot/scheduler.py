@@ -8,7 +8,9 @@ PostgreSQL advisory lock, or a lock file beside a SQLite database):
 3. due slots are claimed — one ``announcement_runs`` row per group, inserted *before* sending;
    a slot missed while the bot was down is posted late within the grace window, older ones are
    skipped with a log line — and ``next_run_at`` moves on;
-4. claimed runs and runs due for a retry are delivered by :class:`bot.broadcast.Broadcaster`.
+4. claimed runs and runs due for a retry are delivered by :class:`bot.broadcast.Broadcaster`,
+   and the outcome is reported to :class:`bot.services.delivery.DeliveryService` (the
+   administrators' alert when delivery keeps failing, and its recovery).
 
 A second process may run only this ticker (``[announcements] role = "scheduler"``, see
 :func:`run_scheduler_only`): Telegram allows one polling consumer per token, and the scheduler
@@ -73,6 +75,8 @@ async def tick(application: Application[Any, Any, Any, Any, Any, Any]) -> TickRe
                 break
             seen.update(run.id for run in batch)
             report.outcomes.update(await broadcaster.deliver(batch))
+        # what waits out a backoff after a recovery is due again, for the next tick
+        await services.delivery.record(sent=report.outcomes["sent"], failures=broadcaster.failures)
         if report.plan.claimed or report.outcomes:
             log.info(
                 "announcements: %d run(s) claimed, %d skipped, %d slot(s) missed; delivery %s",

@@ -3,17 +3,16 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable
 
 from telegram import Update
-from telegram.error import TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from bot.app import set_menu_for
 from bot.commands import for_viewer
 from bot.context import BotContext
 from bot.keyboards import button, decode, markup, pager, rows, scope_pattern
+from bot.outbox import kick
 from bot.services.directory import Viewer
 from bot.services.errors import N_, InvalidInput, NotAllowed
 from bot.services.flows import Flow
@@ -229,7 +228,7 @@ async def on_join(update: Update, context: BotContext) -> None:
     if data.action == "page":
         await _ask_unit(update, context, flow.data["name"], data.num(0))
     elif data.action == "unit":
-        request = await context.services.directory.request_access(
+        await context.services.directory.request_access(
             user.id, flow.data["name"], data.num(0), context.language
         )
         await context.services.flows.clear(user.id, "join")
@@ -241,9 +240,7 @@ async def on_join(update: Update, context: BotContext) -> None:
                 "you when it is decided."
             ),
         )
-        await _tell_admins(
-            context, request.id, request.full_name, request.unit_name, request.telegram_user_id
-        )
+        kick(context.application)  # the administrators hear of it through the outbox
 
 
 @route("join")
@@ -272,38 +269,7 @@ async def _ask_unit(update: Update, context: BotContext, name: str, page: int) -
     await reply(update, context, text, markup(*layout, nav))
 
 
-async def _tell_admins(
-    context: BotContext, request_id: int, name: str, unit: str | None, user_id: int
-) -> None:
-    from bot.texts import translator
-
-    directory = context.services.directory
-    for admin_id in await directory.admin_user_ids():
-        admin = await directory.identify(admin_id)
-        t = translator(admin.language or context.services.settings.organisation.default_language)
-        try:
-            await context.bot.send_message(
-                admin_id,
-                t(
-                    "New request to join: {name} ({unit}), Telegram id {id}.",
-                    name=name,
-                    unit=unit or "—",
-                    id=user_id,
-                ),
-                reply_markup=markup(
-                    [
-                        button(t("Approve"), "acc", "ok", request_id),
-                        button(t("Reject"), "acc", "no", request_id),
-                    ]
-                ),
-            )
-        except TelegramError:  # one unreachable admin must not stop the others
-            continue
-
-
 async def on_access_decision(update: Update, context: BotContext) -> None:
-    from bot.texts import translator
-
     data = decode(update.callback_query.data if update.callback_query else None)
     viewer = context.require_viewer()
     if not is_private(update):  # a request shows a person's data: private chats only
@@ -324,24 +290,12 @@ async def on_access_decision(update: Update, context: BotContext) -> None:
             admin=viewer.full_name or "",
         ),
     )
-    t = translator(request.language)
     if approved:
         member = await context.services.directory.identify(request.telegram_user_id)
         await set_menu_for(
             context.application, request.telegram_user_id, member.role, request.language
         )
-        text = t(
-            "Your request to join was approved. Welcome to Hoa Đẹp! Send /help to see "
-            "what you can do."
-        )
-    else:
-        text = t(
-            "Your request to join was not approved. If you think this is a mistake, "
-            "please contact the office's administrator."
-        )
-    # they may have blocked the bot; the decision stands all the same
-    with contextlib.suppress(TelegramError):
-        await context.bot.send_message(request.telegram_user_id, text)
+    kick(context.application)  # the decision reaches them through the outbox
 
 
 async def on_noop(update: Update, context: BotContext) -> None:

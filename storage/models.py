@@ -139,8 +139,11 @@ class RunStatus(StrEnum):
 
 class OutboxStatus(StrEnum):
     PENDING = "pending"
+    SENDING = "sending"  # a request is on the wire (found after a crash: in doubt)
     SENT = "sent"
     FAILED = "failed"  # gave up: the chat is gone or the message can never be sent
+    EXPIRED = "expired"  # its deadline passed before it could be delivered; never sent
+    UNCERTAIN = "uncertain"  # no answer from Telegram; may have arrived; never resent
 
 
 # --- directory ---------------------------------------------------------------------------------
@@ -619,12 +622,33 @@ class OutboxMessage(Base):
     # [[{"text": msgid, "data": callback} | {"text": msgid, "url": url}, …], …]
     buttons: Mapped[list[Any] | None] = mapped_column(JSON)
     dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    # what it is (bot/services/outbox.py KINDS): decides whether a doubtful send is repeated
+    kind: Mapped[str] = mapped_column(String(32), default="notice", server_default="notice")
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING.value)
+    # the claim token: every outcome of an attempt is recorded only while this is unchanged
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # when due; while claimed, the end of the lease; while sending, when the request went out
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column()
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column()
     sent_at: Mapped[datetime | None] = mapped_column()
     message_id: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+
+
+class DeliveryState(Base):
+    """How delivery to Telegram is going, shared by every instance (one row, id 1): the
+    current run of network and server failures, and whether administrators were alerted."""
+
+    __tablename__ = "delivery_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    failing_since: Mapped[datetime | None] = mapped_column()  # None: the last attempt worked
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    alerted_at: Mapped[datetime | None] = mapped_column()  # set: an alert went out, no recovery
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

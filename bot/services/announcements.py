@@ -104,7 +104,6 @@ CONTENT_REF_LIMIT = 64
 LOCK_KEY = 0x486F6144  # "HoaD": the PostgreSQL advisory lock of the announcement ticker
 DOUBT_AFTER = timedelta(minutes=2)  # a run left "sending" this long is in doubt
 UNCERTAIN = "uncertain"  # how last_error begins for a run that may or may not have arrived
-MAX_ATTEMPTS = 8  # transient failures (5xx, network) before a run is given up
 
 # why a run was skipped (shown to administrators, translated)
 SKIP_NO_DEEDS = N_("no approved good deeds to announce")
@@ -115,6 +114,7 @@ SKIP_PAUSED = N_("the announcement was paused")
 SKIP_DELETED = N_("the announcement was deleted")
 SKIP_LATE = N_("missed while the bot was down, beyond the grace window")
 SKIP_NOTHING = N_("nothing to post any more")
+SKIP_EXPIRED = N_("expired: its date had passed before it could be posted")
 IN_DOUBT = N_(
     "uncertain: the bot stopped while the message was being sent; it may have arrived, so it "
     "is not sent again"
@@ -1559,6 +1559,23 @@ class AnnouncementService:
 
 class _PlannedElsewhere(Exception):
     """Raised inside a planning transaction to roll it back."""
+
+
+_DEADLINE_BOUND = (EventKind.LAUNCHED, EventKind.WEEK, EventKind.DAY)
+
+
+def expires_at(content: Content, tz: ZoneInfo) -> datetime | None:
+    """When a post stops meaning anything, however long delivery failed: a call to nominate
+    after the nomination deadline, a key date's greeting after its day. None: still worth
+    posting late (a digest, a spotlight, a review notice, an administrator's text)."""
+    if content.kind == "movement" and content.events:
+        if all(e.kind in _DEADLINE_BOUND for e in content.events):
+            return max(e.deadline for e in content.events)
+        return None
+    if content.kind == "key_date":
+        day = content.slot_at.astimezone(tz).date() + timedelta(days=1)
+        return datetime.combine(day, datetime.min.time()).replace(tzinfo=tz).astimezone(UTC)
+    return None
 
 
 def _aware(value: datetime) -> datetime:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.services import audit
 from bot.services.clock import Clock
 from bot.services.errors import N_, AlreadyDecided, Conflict, InvalidInput, NotAllowed, NotFound
+from bot.services.outbox import Kind, button, enqueue
 from bot.services.text import clean_name, fold
 from storage.db import Database, affected
 from storage.models import (
@@ -35,6 +36,16 @@ from storage.models import (
 )
 
 INVITE_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+JOIN_REQUEST = N_("New request to join: {name} ({unit}), Telegram id {id}.")
+ACCESS_DECISION = {
+    True: N_(
+        "Your request to join was approved. Welcome to Hoa Đẹp! Send /help to see what you can do."
+    ),
+    False: N_(
+        "Your request to join was not approved. If you think this is a mistake, please contact "
+        "the office's administrator."
+    ),
+}
 PAGE_SIZE = 10
 T = TypeVar("T")
 ROLE_RANK = {Role.STAFF: 0, Role.UNIT_OFFICER: 1, Role.COUNCIL: 2, Role.ADMIN: 3}
@@ -870,7 +881,41 @@ class DirectoryService:
                 name=name,
                 unit=unit.id,
             )
+            await self._tell_admins(session, request, unit.name, now)
             return self._request_view(request, unit.name)
+
+    async def _tell_admins(
+        self, session: AsyncSession, request: AccessRequest, unit: str | None, now: datetime
+    ) -> None:
+        """Every administrator hears of the request (through the outbox: nothing is lost)."""
+        rows = await session.execute(
+            select(Member.telegram_user_id, Member.language).where(
+                Member.role == Role.ADMIN.value,
+                Member.active.is_(True),
+                Member.telegram_user_id.is_not(None),
+            )
+        )
+        admins: dict[int, str | None] = {int(uid): lang for uid, lang in rows if uid is not None}
+        for uid in self.bootstrap_admins:
+            admins.setdefault(uid, None)
+        for chat_id, language in sorted(admins.items()):
+            enqueue(
+                session,
+                chat_id=chat_id,
+                message=JOIN_REQUEST,
+                language=language,
+                now=now,
+                kind=Kind.ACCESS_REQUEST,
+                buttons=[
+                    [
+                        button(N_("Approve"), data=f"acc:ok:{request.id}"),
+                        button(N_("Reject"), data=f"acc:no:{request.id}"),
+                    ]
+                ],
+                name=request.full_name,
+                unit=unit or "—",
+                id=request.telegram_user_id,
+            )
 
     async def pending_request_of(self, telegram_user_id: int) -> AccessRequestView | None:
         async with self.db.read() as session:
@@ -957,6 +1002,14 @@ class DirectoryService:
                 target_type="access_request",
                 target_id=request.id,
                 at=now,
+            )
+            enqueue(
+                session,
+                chat_id=request.telegram_user_id,
+                message=ACCESS_DECISION[approve],
+                language=request.language,
+                now=now,
+                kind=Kind.DECISION,
             )
             return self._request_view(request, unit_name)
 

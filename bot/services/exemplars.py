@@ -27,7 +27,7 @@ from bot.services import audit
 from bot.services.clock import Clock
 from bot.services.directory import Page, Viewer
 from bot.services.errors import N_, AlreadyDecided, InvalidInput, NotAllowed, NotFound
-from bot.services.outbox import enqueue
+from bot.services.outbox import Kind, enqueue
 from bot.services.text import clean_text, fold
 from storage.db import Database, affected
 from storage.models import (
@@ -361,6 +361,7 @@ class ExemplarService:
                     message=REVOKED_NOTICE,
                     language=author.language,
                     now=now,
+                    kind=Kind.DECISION,
                     name=card.name,
                     reason=text,
                 )

@@ -30,7 +30,7 @@ from bot.services import audit
 from bot.services.clock import Clock
 from bot.services.directory import Viewer
 from bot.services.errors import N_, AlreadyDecided, InvalidInput, NotAllowed, NotFound
-from bot.services.outbox import button, enqueue
+from bot.services.outbox import Kind, button, enqueue
 from bot.services.text import clean_text
 from storage.db import Database, affected
 from storage.models import (
@@ -760,6 +760,7 @@ class ModerationService:
                     message=_AUTHOR_NOTICE[(item_type, outcome)],
                     language=author.language,
                     now=now,
+                    kind=Kind.DECISION,
                     name=state.subject_name,
                     reason=self.localize(author.language, note, {}) if note else "",
                 )
@@ -800,6 +801,7 @@ class ModerationService:
             message=NOMINEE_NOTICE,
             language=nominee.language,
             now=now,
+            kind=Kind.RECOGNITION,
             dedupe_key=f"nominee:{nomination_id}",
             title=title or "—",
             movement=movement or "—",
@@ -891,6 +893,7 @@ class ModerationService:
             message=NEW_ITEM_NOTICE[item_type],
             language=language,
             now=now,
+            kind=Kind.REVIEW,
             buttons=[[button(OPEN_BUTTON, data=f"rv:o:{item_type.code}:{item.id}")]],
             dedupe_key=key,
             id=item.id,

@@ -8,8 +8,10 @@ from datetime import timedelta
 from bot.config import Settings
 from bot.services.announcements import AnnouncementService
 from bot.services.audit_view import AuditViewService
+from bot.services.ballot_delivery import BallotDeliveryService
 from bot.services.catalogue import CatalogueService
 from bot.services.clock import Clock
+from bot.services.delivery import DeliveryService
 from bot.services.directory import DirectoryService
 from bot.services.exemplars import ExemplarService
 from bot.services.flows import FlowService
@@ -37,6 +39,8 @@ class Services:
     audit_view: AuditViewService
     submissions: SubmissionService
     announcements: AnnouncementService
+    delivery: DeliveryService
+    ballot_delivery: BallotDeliveryService
 
 
 def build_services(settings: Settings, db: Database, clock: Clock | None = None) -> Services:
@@ -61,7 +65,7 @@ def build_services(settings: Settings, db: Database, clock: Clock | None = None)
         ),
         flows=FlowService(db, clock),
         groups=GroupService(db, clock, settings.organisation.default_language),
-        outbox=OutboxService(db, clock),
+        outbox=OutboxService(db, clock, settings.delivery),
         catalogue=CatalogueService(db, clock),
         moderation=moderation,
         voting=VotingService(
@@ -88,4 +92,6 @@ def build_services(settings: Settings, db: Database, clock: Clock | None = None)
             timezone=settings.organisation.timezone,
             default_language=settings.organisation.default_language,
         ),
+        delivery=DeliveryService(db, clock, settings.delivery),
+        ballot_delivery=BallotDeliveryService(db, clock, settings.delivery),
     )

@@ -32,8 +32,8 @@ from bot.services import audit
 from bot.services.clock import Clock
 from bot.services.directory import Page, Viewer
 from bot.services.errors import N_, AlreadyDecided, Conflict, InvalidInput, NotAllowed, NotFound
+from bot.services.outbox import Kind, enqueue
 from bot.services.outbox import button as outbox_button
-from bot.services.outbox import enqueue
 from storage.db import Database, affected
 from storage.models import (
     AppliesTo,
@@ -415,6 +415,7 @@ async def notify_author(
         message=message,
         language=row.language,
         now=now,
+        kind=Kind.DECISION,
         buttons=[[outbox_button(OPEN_BUTTON, data=open_callback(item_type, item.id))]],
         **params,
     )

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import ModerationSettings
 from bot.services import audit
 from bot.services.ballot_box import BallotBox, Notify, step
+from bot.services.ballot_delivery import ballot_key
 from bot.services.clock import Clock
 from bot.services.directory import Viewer
 from bot.services.errors import N_, AlreadyDecided, InvalidInput, NotAllowed, NotFound
@@ -42,7 +43,7 @@ from bot.services.moderation import (
     check_discipline,
     subject_name,
 )
-from bot.services.outbox import button, enqueue
+from bot.services.outbox import Kind, button, enqueue
 from storage.db import Database, affected
 from storage.models import (
     Ballot,
@@ -339,12 +340,22 @@ class VotingService:
         achievements = view.achievements or "—"
         if len(achievements) > ACHIEVEMENTS_IN_BALLOT:
             achievements = achievements[: ACHIEVEMENTS_IN_BALLOT - 1] + "…"
+        reminder = message == REMINDER_MESSAGE
         enqueue(
             session,
             chat_id=chat_id,
             message=message,
             language=language,
             now=now,
+            # resent when in doubt, pointless after the deadline; the invitation and the reminder
+            # are keyed for the delivery check (a "vote again" may be needed more than once)
+            kind=Kind.BALLOT_REMINDER if reminder else Kind.BALLOT,
+            expires_at=view.deadline,
+            dedupe_key=(
+                ballot_key(view.id, chat_id, reminder=reminder)
+                if message in (BALLOT_MESSAGE, REMINDER_MESSAGE)
+                else None
+            ),
             buttons=ballot_buttons(view.id, view.nomination_id),
             name=view.nominee_name,
             title=view.title_name or "—",

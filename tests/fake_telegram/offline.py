@@ -23,8 +23,9 @@ import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+import httpx
 from telegram import Bot
-from telegram.error import TimedOut
+from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 from .core import DEFAULT_TOKEN, FakeTelegramCore, FileTuple
@@ -41,11 +42,14 @@ class OfflineRequest(BaseRequest):
 
     ``read_timeout`` (default 5 s, like PTB) bounds how long a call may take; a
     ``faults.Delay`` longer than that raises ``telegram.error.TimedOut`` like HTTPXRequest.
+    With ``unreachable`` set, every call fails as a refused connection does over HTTP
+    (``NetworkError`` caused by ``httpx.ConnectError``): nothing reaches the core.
     """
 
     def __init__(self, core: FakeTelegramCore, *, read_timeout: float | None = 5.0) -> None:
         self.core = core
         self._read_timeout = read_timeout
+        self.unreachable = False
 
     @property
     def read_timeout(self) -> float | None:
@@ -67,6 +71,9 @@ class OfflineRequest(BaseRequest):
         connect_timeout: Any = BaseRequest.DEFAULT_NONE,
         pool_timeout: Any = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
+        if self.unreachable:
+            refused = httpx.ConnectError("All connection attempts failed")
+            raise NetworkError(f"httpx.ConnectError: {refused}") from refused
         timeout = self._read_timeout if read_timeout is BaseRequest.DEFAULT_NONE else read_timeout
         path = unquote(urlsplit(url).path)
         if "/file/bot" in path:
